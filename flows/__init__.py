@@ -1,0 +1,1 @@
+"""Prefect flows: thin wrappers whose tasks each call one ifd function."""

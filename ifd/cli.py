@@ -1,0 +1,174 @@
+"""The `ifd` command line: one entry point, one small handler per command, heavy imports inside handlers.
+
+Every command fails with a non-zero exit and a one-line reason (`ifd: error: ...`); `--json` prints a
+machine-readable result on stdout while progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ifd.errors import BatchRefused, IfdError
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _emit(args: argparse.Namespace, result: Any, human: str) -> None:
+    print(json.dumps(result, indent=1, default=str) if args.json else human)
+
+
+def _workspace(args: argparse.Namespace) -> Any:
+    from ifd.workspace import Workspace
+
+    return Workspace.at(args.workspace)
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from ifd.config import load_config
+
+    ws = _workspace(args)
+    return load_config(Path(args.params) if args.params else ws.params_path)
+
+
+def cmd_init(args: argparse.Namespace) -> None:
+    from ifd.workspace_init import init_workspace
+
+    ws = init_workspace(_workspace(args))
+    _emit(args, {"workspace": str(ws.root)}, f"initialised workspace {ws.root}")
+
+
+def cmd_synth(args: argparse.Namespace) -> None:
+    from ifd.synth.stream import write_stream
+
+    cfg = _config(args).synth
+    updates = {k: v for k, v in {"tasks": args.tasks, "per_class": args.per_class, "size": args.size, "seed": args.seed}.items() if v is not None}
+    cfg = cfg.model_copy(update=updates)
+    _progress(f"writing {cfg.tasks} synthetic batches to {args.out} ...")
+    paths = write_stream(Path(args.out), cfg)
+    _emit(args, {"batches": [str(p) for p in paths]}, "\n".join(str(p) for p in paths))
+
+
+def default_batch_name(src: Path) -> str:
+    """The batch folder's name (a JSON file's stem), with characters a batch name cannot hold replaced by '_'."""
+    import re
+
+    src = src.resolve()
+    base = src.stem if src.is_file() else src.name
+    return re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip("._-")[:64] or "batch"
+
+
+def cmd_ingest(args: argparse.Namespace) -> None:
+    from ifd.prefect_env import prefect_environment
+
+    cfg = _config(args).ingest
+    name = args.name or default_batch_name(Path(args.batch))
+    _progress(f"ingesting {args.batch} as {name!r} (format {args.format}) ...")
+    with prefect_environment():
+        from flows.ingest import ingest_flow
+
+        result = ingest_flow(
+            src=str(args.batch), name=name, root=str(_workspace(args).root), fmt=args.format,
+            replace=args.replace, cfg=cfg.model_dump(),
+        )
+    counts = ", ".join(f"{s}: {sum(c.values())}" for s, c in result["counts"].items())
+    _emit(args, result, f"ingested {name}: {result['n_rows']} rows ({counts}); data version {result['data_version']}")
+
+
+def cmd_catalog(args: argparse.Namespace) -> None:
+    from ifd.data.catalog import load_catalog
+    from ifd.data.dvc_store import data_version
+
+    ws = _workspace(args).require()
+    catalog = load_catalog(ws.catalog_path)
+    rows = [{"name": b.name, "methods": b.methods, "rows": b.n_rows, "ingested_at": b.ingested_at} for b in catalog.batches]
+    lines = [f"data version {data_version(ws)}"] + [
+        f"{r['name']:<24} {r['rows']:>7} rows  {','.join(r['methods']):<30} {r['ingested_at']}" for r in rows
+    ]
+    _emit(args, {"data_version": data_version(ws), "batches": rows}, "\n".join(lines))
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from ifd.train.run import run_training
+
+    summary = run_training(_workspace(args), _config(args), stream=Path(args.stream) if args.stream else None,
+                           out=Path(args.out), resume=not args.no_resume, progress=_progress)
+    _emit(args, summary, summary.get("text", json.dumps(summary, default=str)))
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from ifd.demo import run_demo
+
+    summary = run_demo(Path(args.workspace or ".ifd/demo"), _config(args), fresh=not args.keep, progress=_progress)
+    _emit(args, summary, summary["text"])
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workspace", help="workspace directory (default: $IFD_WORKSPACE or the current directory)")
+    p.add_argument("--params", help="params file (default: <workspace>/params.yaml)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ifd", description="Incremental forgery detection platform.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], None], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        _add_common(p)
+        p.set_defaults(func=func)
+        return p
+
+    add("init", cmd_init, "make the workspace a DVC project with an empty batch catalogue")
+
+    p = add("synth", cmd_synth, "write a synthetic forgery stream, one batch per generator family")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--tasks", type=int, help="number of batches (generator families)")
+    p.add_argument("--per-class", dest="per_class", type=int, help="images per class per batch")
+    p.add_argument("--size", type=int, help="image side in pixels")
+    p.add_argument("--seed", type=int, help="random seed (same seed, same bytes)")
+
+    p = add("ingest", cmd_ingest, "validate a batch, copy it into data/ and version it with DVC (the ingest flow)")
+    p.add_argument("batch", help="batch folder (or DeepfakeBench JSON file)")
+    p.add_argument("--name", help="batch name (default: the folder's name)")
+    p.add_argument("--format", default="manifest", choices=["manifest", "folders", "deepfakebench", "video"])
+    p.add_argument("--replace", action="store_true", help="replace an already ingested batch of that name")
+
+    add("catalog", cmd_catalog, "list the ingested batches and the data version")
+
+    p = add("train", cmd_train, "learn every ingested batch (or a stream folder) incrementally; write metrics and plots")
+    p.add_argument("--stream", help="a stream folder from `ifd synth` instead of the workspace's batches")
+    p.add_argument("--out", default="artifacts/train", help="output folder for state, metrics and plots")
+    p.add_argument("--no-resume", action="store_true", help="start over even if a previous run left checkpoints")
+
+    p = add("demo", cmd_demo, "the whole loop on a synthetic stream, end to end")
+    p.add_argument("--keep", action="store_true", help="keep an existing demo workspace instead of starting fresh")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    try:
+        args.func(args)
+    except BatchRefused as exc:
+        print(f"ifd: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except IfdError as exc:
+        print(f"ifd: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ifd: error: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""Typed configuration: defaults live in code, params.yaml holds the deltas.
+
+Each section is a pydantic model owned by the module that uses it; this file only composes them and
+reads params.yaml. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ifd.data.ingest_config import IngestConfig
+from ifd.errors import ConfigError
+from ifd.synth.config import SynthConfig
+
+
+class TrainSection(BaseModel):
+    """Which LID preset to start from and the deltas over it (see ifd/continual/presets)."""
+
+    model_config = ConfigDict(extra="forbid")
+    preset: str = "paper"
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class IfdConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    synth: SynthConfig = Field(default_factory=SynthConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    train: TrainSection = Field(default_factory=TrainSection)
+
+    def lid(self) -> Any:
+        """The detector's LIDConfig: preset + overrides."""
+        from ifd.continual.config import load_lid_config
+
+        return load_lid_config(self.train.preset, self.train.overrides)
+
+
+def load_config(path: Path | None) -> IfdConfig:
+    """Read params.yaml (missing file -> all defaults); a wrong key or value names itself in the error."""
+    if path is None or not Path(path).is_file():
+        return IfdConfig()
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    try:
+        return IfdConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {where}: {first['msg']}") from exc

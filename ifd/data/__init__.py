@@ -1,0 +1,1 @@
+"""The data layer: batch format, adapters, validation, catalogue and DVC versioning."""

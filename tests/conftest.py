@@ -1,0 +1,29 @@
+"""Shared fixtures: one Prefect test server per session, fresh workspaces in tmp dirs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """A temporary Prefect server for the whole session (it takes ~20 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def workspace(tmp_path: Path):
+    """An initialised workspace (DVC without git) in a tmp dir."""
+    from ifd.workspace import Workspace
+    from ifd.workspace_init import init_workspace
+
+    return init_workspace(Workspace.at(tmp_path / "ws"))
