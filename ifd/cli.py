@@ -11,31 +11,15 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from importlib import import_module
 from pathlib import Path
-from typing import Any
 
+from ifd.commands import COMMAND_MODULES
+from ifd.commands.common import config as _config
+from ifd.commands.common import emit as _emit
+from ifd.commands.common import progress as _progress
+from ifd.commands.common import workspace as _workspace
 from ifd.errors import BatchRefused, IfdError
-
-
-def _progress(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def _emit(args: argparse.Namespace, result: Any, human: str) -> None:
-    print(json.dumps(result, indent=1, default=str) if args.json else human)
-
-
-def _workspace(args: argparse.Namespace) -> Any:
-    from ifd.workspace import Workspace
-
-    return Workspace.at(args.workspace)
-
-
-def _config(args: argparse.Namespace) -> Any:
-    from ifd.config import load_config
-
-    ws = _workspace(args)
-    return load_config(Path(args.params) if args.params else ws.params_path)
 
 
 def cmd_init(args: argparse.Namespace) -> None:
@@ -150,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("demo", cmd_demo, "the whole loop on a synthetic stream, end to end")
     p.add_argument("--keep", action="store_true", help="keep an existing demo workspace instead of starting fresh")
+
+    for module in COMMAND_MODULES:
+        import_module(module).register(add)
     return parser
 
 

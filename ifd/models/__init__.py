@@ -1,0 +1,6 @@
+"""Backbones: `create_backbone(name)` builds ifd's own CPU CNNs or any timm model, never downloading."""
+
+from ifd.models.backbones import create_backbone, known_backbones, load_backbone_weights
+from ifd.models.registry import BACKBONES
+
+__all__ = ["BACKBONES", "create_backbone", "known_backbones", "load_backbone_weights"]

@@ -1,0 +1,93 @@
+"""A fresh Lightning Trainer for one task: epoch checkpoints into one folder, no logger, quiet.
+
+"Our loop over tasks, Lightning inside one task": every increment gets a new Trainer (and with it a new
+optimizer and scheduler). The trainer writes nothing into the working directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+LAST_CKPT = "last.ckpt"
+_QUIET_WARNINGS = (
+    r".*does not have many workers.*",
+    r".*Checkpoint directory .* exists and is not empty.*",
+    r".*The number of training batches .* is smaller than the logging interval.*",
+    r".*You defined a `validation_step` but have no `val_dataloader`.*",
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
+)
+
+
+def make_trainer(
+    cfg: Any, ckpt_dir: Path, root_dir: Path, callbacks: Sequence[pl.Callback] = ()
+) -> pl.Trainer:
+    """Trainer(max_epochs=cfg.epochs) saving `ckpt_dir/last.ckpt` at the end of every epoch."""
+    checkpoint = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename=LAST_CKPT.removesuffix(".ckpt"),
+        save_top_k=1,
+        every_n_epochs=1,
+        save_on_train_epoch_end=True,
+        enable_version_counter=False,
+    )
+    # Bit-exact determinism on CUDA fails for some backward ops; warn there instead of raising.
+    deterministic: bool | str = True if not torch.cuda.is_available() else "warn"
+    return pl.Trainer(
+        max_epochs=int(cfg.epochs),
+        accelerator=getattr(cfg, "accelerator", "auto"),
+        devices=1,
+        logger=False,
+        callbacks=[checkpoint, *callbacks],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        deterministic=deterministic,
+        default_root_dir=root_dir,
+    )
+
+
+def usable_checkpoint(ckpt_dir: Path) -> Path | None:
+    """`ckpt_dir/last.ckpt` if it exists and is a complete archive (an interrupted write is not)."""
+    path = Path(ckpt_dir) / LAST_CKPT
+    if not path.is_file():
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return path if archive.testzip() is None else None
+    except (zipfile.BadZipFile, OSError):
+        return None
+
+
+@contextmanager
+def fit_context() -> Iterator[None]:
+    """Silence Lightning's info banners and hints that do not apply to this loop, and give back the
+    process-wide determinism flags that `Trainer(deterministic=...)` sets."""
+    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
+    levels = [lg.level for lg in loggers]
+    flags = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            for pattern in _QUIET_WARNINGS:
+                warnings.filterwarnings("ignore", message=pattern)
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+        torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
