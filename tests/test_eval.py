@@ -61,22 +61,39 @@ def test_plots_are_written(tmp_path) -> None:
             assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def clusters(seed: int = 0) -> tuple[list[torch.Tensor], torch.Tensor]:
+def clusters(seed: int = 0) -> list[torch.Tensor]:
+    """Eight well separated blobs: 0-2 fakes of known generators, 3-5 their reals, 6-7 an unseen generator."""
     g = torch.Generator().manual_seed(seed)
-    centres = torch.eye(8)[:4] * 3
-    feats = [c + 0.3 * torch.randn(60, 8, generator=g) for c in centres]
-    return feats, centres
+    return [c + 0.3 * torch.randn(60, 8, generator=g) for c in torch.eye(8) * 3]
 
 
 def test_attribution_names_the_nearest_generator_and_flags_an_unseen_one() -> None:
-    feats, centres = clusters()
-    known = feats[:3]
-    index = fit_attribution([f[:30] for f in known], ["g0", "g1", "g2"], torch.cat([f[30:40] for f in known]), 0.95)
-    test = torch.cat([f[40:] for f in known])
+    feats = clusters()
+    fakes, reals = feats[:3], feats[3:6]
+    val = torch.cat([f[30:40] for f in fakes + reals])
+    index = fit_attribution([f[:30] for f in fakes], [r[:30] for r in reals], ["g0", "g1", "g2"], val, 0.95)
+    test_fakes = torch.cat([f[40:] for f in fakes])
     truth = ["g0"] * 20 + ["g1"] * 20 + ["g2"] * 20
-    assert attribution_accuracy(index, test, truth) > 0.95
-    assert unknown_auc(index, test, feats[3]) > 0.95
-    _, _, flags = index.attribute(feats[3])
-    assert flags.mean() > 0.9
+    assert attribution_accuracy(index, test_fakes, truth) > 0.95
+    known = torch.cat([test_fakes, *[r[40:] for r in reals]])
+    unseen = torch.cat(feats[6:])
+    assert unknown_auc(index, known, unseen) > 0.95
+    assert index.attribute(unseen)[2].mean() > 0.9
+    assert index.attribute(known)[2].mean() < 0.2
     again = type(index).from_dict(index.to_dict())
-    assert again.attribute(test)[0] == index.attribute(test)[0]
+    assert again.attribute(test_fakes)[0] == index.attribute(test_fakes)[0]
+
+
+def test_platt_calibration_makes_the_threshold_meaningful_and_keeps_the_ranking() -> None:
+    from ifd.continual.calibration import calibrated_p_fake, fit_platt
+
+    g = np.random.default_rng(0)
+    y = np.r_[np.zeros(200), np.ones(200)].astype(int)
+    margins = np.r_[g.normal(-6, 1, 200), g.normal(-3, 1, 200)]  # fakes score higher, yet all below 0
+    raw = 1 / (1 + np.exp(-margins))
+    assert np.mean((raw >= 0.5) == y) == pytest.approx(0.5, abs=0.02)
+    a, b = fit_platt(margins, y)
+    logits = torch.tensor(np.c_[np.zeros(400), margins], dtype=torch.float32)
+    p = calibrated_p_fake(logits, torch.tensor([a, b])).numpy()
+    assert np.mean((p >= 0.5) == y) > 0.9
+    assert frame_scores(y, p)[0] == pytest.approx(frame_scores(y, raw)[0])

@@ -121,6 +121,17 @@ def test_replay_batches_hold_the_quota_of_every_old_task_and_class() -> None:
     assert list(sampler) != batches
 
 
+@pytest.mark.parametrize("n_groups", [0, 2, 6, 10])
+def test_a_fixed_replay_total_keeps_batches_the_same_size_however_many_old_tasks(n_groups: int) -> None:
+    groups = [torch.arange(20 + 5 * k, 25 + 5 * k) for k in range(n_groups)]
+    batches = list(ReplayBatchSampler(n_new=16, groups=groups, batch_size=8, per_group=3, seed=0, total=8))
+    expected = 8 + (8 if n_groups else 0)
+    assert [len(b) for b in batches] == [expected, expected]
+    for batch in batches:
+        counts = [sum(int(i) in set(g.tolist()) for i in batch) for g in groups]
+        assert max(counts, default=0) - min(counts, default=0) <= 1  # spread evenly over the groups
+
+
 def test_features_only_replay_enters_the_batch_as_features() -> None:
     img = {
         "x": torch.zeros(3, 4, 4),

@@ -2,15 +2,17 @@
 
 A shared backbone gives pooled features z; one linear head per task maps z to (real, fake) logits.
 Training sends each sample through its own task's head; inference averages the logits of all the
-heads that exist (not one too many, as the official evaluation did), then applies a softmax.
+heads that exist (not one too many, as the official evaluation did). p(fake) is the Platt-calibrated
+sigmoid of the mean margin (ifd/continual/calibration.py); uncalibrated, it equals the softmax of the
+mean logits.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ifd.continual.calibration import calibrated_p_fake
 from ifd.continual.heads import TaskHeads
 
 NUM_CLASSES = 2
@@ -24,6 +26,7 @@ class IncrementalDetector(nn.Module):
         self.backbone = backbone
         self.num_features = int(backbone.num_features)
         self.heads = TaskHeads(self.num_features, num_classes)
+        self.register_buffer("calibration", torch.tensor([1.0, 0.0]))
 
     @property
     def num_tasks(self) -> int:
@@ -45,7 +48,14 @@ class IncrementalDetector(nn.Module):
         """(B, 2) mean-of-heads logits."""
         return self.heads.mean_logits(self.forward_features(x))
 
+    def p_fake(self, z: torch.Tensor) -> torch.Tensor:
+        """Calibrated p(fake) of pooled features z, (B,)."""
+        return calibrated_p_fake(self.heads.mean_logits(z), self.calibration)
+
+    def set_calibration(self, a: float, b: float) -> None:
+        self.calibration.copy_(torch.tensor([a, b], dtype=self.calibration.dtype))
+
     @torch.no_grad()
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
-        """p(fake) per image, (B,): softmax of the mean-of-heads logits (put the model in eval mode first)."""
-        return F.softmax(self(x), dim=1)[:, 1]
+        """Calibrated p(fake) per image, (B,) (put the model in eval mode first)."""
+        return self.p_fake(self.forward_features(x))

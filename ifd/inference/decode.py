@@ -26,15 +26,23 @@ class BadImage(IfdError):
     exit_code = 2
 
 
+class UnsupportedImage(BadImage):
+    """An image in a format the caller does not accept."""
+
+
 @dataclass(frozen=True)
 class DecodeLimits:
     max_pixels: int = 4096 * 4096
     min_side: int = 16
+    formats: tuple[str, ...] | None = None
+    """PIL format names accepted for encoded images (None: any PIL can read)."""
 
 
 def _open(data: bytes, where: str, limits: DecodeLimits) -> Image.Image:
     try:
         img = Image.open(io.BytesIO(data))
+        if limits.formats is not None and img.format not in limits.formats:
+            raise UnsupportedImage(f"{where}: format {img.format} is not accepted; send one of {', '.join(limits.formats)}")
         w, h = img.size
         if w * h > limits.max_pixels:
             raise BadImage(f"{where}: {w}x{h} pixels is more than the limit of {limits.max_pixels}")

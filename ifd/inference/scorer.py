@@ -1,6 +1,7 @@
-"""The detector's full scorer: p(fake) from the mean of all task heads (LID inference), a label at the
-policy threshold, the generator a fake most resembles and whether it looks like an unknown generator
-(ifd/eval/attribution.py), plus the pooled embedding the drift monitor summarises."""
+"""The detector's full scorer: calibrated p(fake) from the mean of all task heads (LID inference), a label
+at the policy threshold, the generator an image labelled fake most resembles, and whether the image lies
+beyond the calibrated unknown-generator threshold (ifd/eval/attribution.py; any label: an unseen
+generator's fakes are mostly scored real), plus the pooled embedding the drift monitor compares."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ class DetectorScorer:
         ps, zs = [], []
         for chunk in pixels.split(self.batch_size):
             z = self.model.forward_features(to_model_input(chunk).to(self.device))
-            ps.append(torch.softmax(self.model.heads.mean_logits(z).float(), dim=1)[:, 1].cpu())
+            ps.append(self.model.p_fake(z).float().cpu())
             zs.append(z.float().cpu())
         p = torch.cat(ps).numpy() if ps else np.zeros(0)
         z = torch.cat(zs) if zs else torch.zeros(0, int(self.model.num_features))
@@ -74,8 +75,7 @@ class DetectorScorer:
         else:
             names, dist, flag = [None] * len(p), np.zeros(len(p)), np.zeros(len(p), dtype=bool)
         generator = [g if lab == "fake" else None for g, lab in zip(names, labels, strict=True)]
-        unknown = np.array([bool(f) and lab == "fake" for f, lab in zip(flag, labels, strict=True)], dtype=bool)
-        return Scores(p, labels, generator, unknown, np.asarray(dist, dtype=np.float64), z.numpy())
+        return Scores(p, labels, generator, np.asarray(flag, dtype=bool), np.asarray(dist, dtype=np.float64), z.numpy())
 
     def score(self, items: Sequence[Any], limits: DecodeLimits | None = None) -> Scores:
         """Scores of paths, bytes, PIL images or arrays."""

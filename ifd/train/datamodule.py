@@ -150,7 +150,7 @@ class ReplayBatchSampler(Sampler[list[int]]):
             yield batch
 
     def _per_group_counts(self, gen: torch.Generator) -> list[int]:
-        if self.total <= 0:
+        if self.total <= 0 or not self.groups:
             return [self.per_group] * len(self.groups)
         base, extra = divmod(self.total, len(self.groups))
         counts = [base] * len(self.groups)

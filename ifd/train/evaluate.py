@@ -53,8 +53,7 @@ def predict_task(
     try:
         for batch in iter_batches(task, split, img_size, batch_size, cache):
             z = model.forward_features(batch["x"].to(device))
-            logits = model.heads.mean_logits(z)
-            ps.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu())
+            ps.append(model.p_fake(z).float().cpu())
             zs.append(z.float().cpu())
             ys.append(batch["y"])
     finally:

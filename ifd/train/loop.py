@@ -23,7 +23,7 @@ import torch
 from ifd.data.image_dataset import ImageCache
 from ifd.data.tasks import TaskData
 from ifd.errors import IfdError
-from ifd.train.attribution_fit import fit_index, open_set_report
+from ifd.train.attribution_fit import calibrate, fit_index, open_set_report
 from ifd.train.datamodule import TaskIncrementDataModule
 from ifd.train.evaluate import evaluate_row
 from ifd.train.module import LIDModule
@@ -113,6 +113,7 @@ def learn_task(
     centroids = {**state.centroids, **update_replay(model, task, t, cfg, store, cache)}
     learn_s = time.perf_counter() - started
     seen = [*previous, task]
+    calibrate(model, seen, cfg.img_size, cache)
     aucs, accs = evaluate_row(model, seen, img_size=cfg.img_size, cache=cache)
     matrix.add_row(task.name, aucs, accs)
     progress(f"[train] task {t} {task.name!r} done: AUC " + " ".join(f"{a:.3f}" for a in aucs))

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Regenerate every benchmark in benchmarks/ (see README.md). Hours on a 2-core CPU: the full strategy
+# campaign dominates. Override SEEDS / THREADS / PY / IFD in the environment; pass stage names to run
+# only some: ./benchmarks/run_all.sh throughput cost
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+IFD=${IFD:-.venv/bin/ifd}
+SEEDS=${SEEDS:-3}
+THREADS=${THREADS:-}
+STAGES=${*:-transfer throughput bench cost}
+ALL=lid,lid-no-ida,lid-no-iso,lid-no-dr,lid-no-lsda,lid-random-replay,finetune,naive,replay,ewc,lwf,der,gdumb,agem,icarl,joint
+thread_flag=()
+[ -n "$THREADS" ] && thread_flag=(--threads "$THREADS")
+
+for stage in $STAGES; do
+  case $stage in
+    transfer)   # cross-family transfer of the synthetic stream -> synth_transfer.md
+      $PY benchmarks/synth_transfer.py ;;
+    throughput) # images/s of the default backbone at batch 64 -> throughput.md (CUDA too when present)
+      $PY benchmarks/throughput.py --device cpu "${thread_flag[@]}"
+      if $PY -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+        $PY benchmarks/throughput.py --device cuda
+      fi ;;
+    bench)      # every strategy on the 6-task synthetic stream -> synth6/results.{md,json}, plots
+      [ -f benchmarks/streams/synth6/stream.json ] || $IFD synth benchmarks/streams/synth6 --tasks 6
+      $IFD bench benchmarks/streams/synth6 --strategies "$ALL" --seeds "$SEEDS" --out benchmarks/synth6 "${thread_flag[@]}" ;;
+    cost)       # time per increment, LID vs joint, 10-task stream -> cost_growth.{md,png,json}
+      $PY benchmarks/cost_growth.py --tasks 10 --seeds 1 "${thread_flag[@]}" ;;
+    *) echo "unknown stage $stage (known: transfer throughput bench cost)" >&2; exit 2 ;;
+  esac
+done

@@ -1,0 +1,104 @@
+"""Strategies that run on our loop (`ifd.train.loop`, Lightning inside one task).
+
+- `lid`, `lid-no-*`, `lid:<preset>`: the detector (SUR-LID, CVPR 2025) with the variant's deltas over
+  the shared config; replay keeps `budget_per_task` samples per task (references + features).
+- `finetune`: `ifd.train.variants.naive_config`: detection loss only, no replay, no IDA/DR/LSDA.
+- `joint`: at each step a fresh model learns the union of the train splits of every task seen so far
+  (fine-tuning config, one head): the upper bound, whose cost per step grows with the data.
+
+Time per increment is the learn time (fit + replay selection, `IncrementalState.times_s`); evaluation
+of the seen tasks is timed separately.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ifd.bench.spec import RunContext, RunResult
+from ifd.bench.tensors import pixel_bytes
+from ifd.data.tasks import TaskData
+
+
+def lid_config(name: str, ctx: RunContext) -> Any:
+    """The LIDConfig of strategy `name` over the shared config (`lid` = the shared config itself)."""
+    from ifd.continual.config import variant_config
+
+    return variant_config(name, ctx.base.model_copy(update={"seed": ctx.seed}))
+
+
+def _sequence_result(name: str, ctx: RunContext, cfg: Any) -> RunResult:
+    from ifd.train.loop import train_sequence
+
+    out = ctx.work_dir / "train"
+    try:
+        state = train_sequence(ctx.tasks, cfg, out, resume=False, progress=ctx.progress)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    n = len(state.store)
+    return RunResult(
+        strategy=name,
+        seed=ctx.seed,
+        matrix=state.matrix.to_dict(),
+        time_per_task_s=list(state.times_s),
+        eval_time_per_task_s=list(state.eval_times_s),
+        replay_samples=n,
+        replay_bytes=int(state.store.nbytes()),
+        replay_pixel_bytes=pixel_bytes(n, state.cfg.img_size),
+        notes={"replay": "references + pooled features; images re-read from the batch store"},
+    )
+
+
+def run_lid(name: str, ctx: RunContext) -> RunResult:
+    return _sequence_result(name, ctx, lid_config(name, ctx))
+
+
+def run_finetune(name: str, ctx: RunContext) -> RunResult:
+    from ifd.train.variants import naive_config
+
+    return _sequence_result(name, ctx, naive_config(ctx.base.model_copy(update={"seed": ctx.seed})))
+
+
+def union_task(tasks: Sequence[TaskData], name: str) -> TaskData:
+    """One task whose rows are the rows of `tasks` (paths made absolute, so one root serves all)."""
+    frames = []
+    for task in tasks:
+        frame = task.frame.copy()
+        frame["path"] = [str((task.root / p).resolve()) for p in frame["path"]]
+        frames.append(frame)
+    return TaskData(name=name, root=Path(tasks[0].root.anchor), frame=pd.concat(frames, ignore_index=True))
+
+
+def run_joint(name: str, ctx: RunContext) -> RunResult:
+    """A fresh fine-tuned model per step on the union of the seen tasks; row t tests it on each seen task."""
+    from ifd.eval.matrix import ResultMatrix
+    from ifd.train.evaluate import evaluate_row
+    from ifd.train.loop import learn_task
+    from ifd.train.variants import naive_config
+
+    cfg = naive_config(ctx.base.model_copy(update={"seed": ctx.seed}))
+    matrix = ResultMatrix()
+    result = RunResult(strategy=name, seed=ctx.seed, notes={"replay": "all past train images (re-read from disk)"})
+    for t, task in enumerate(ctx.tasks):
+        seen = ctx.tasks[: t + 1]
+        out = ctx.work_dir / f"joint_{t}"
+        try:
+            state = learn_task(None, union_task(seen, f"joint_{t}"), cfg, out, [], resume=False, progress=ctx.progress)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        started = time.perf_counter()
+        aucs, accs = evaluate_row(state.model, seen, img_size=cfg.img_size)
+        matrix.add_row(task.name, aucs, accs)
+        result.time_per_task_s.append(state.times_s[0])
+        result.eval_time_per_task_s.append(round(time.perf_counter() - started, 3))
+        ctx.progress(f"[bench] joint step {t}: AUC " + " ".join(f"{a:.3f}" for a in aucs))
+    n = sum(len(t.split("train")) for t in ctx.tasks)
+    result.matrix = matrix.to_dict()
+    result.replay_samples = n
+    result.replay_pixel_bytes = result.replay_bytes = pixel_bytes(n, cfg.img_size)
+    return result

@@ -1,0 +1,148 @@
+"""A benchmark campaign: every (strategy, seed) in a fresh worker process, then results.json / .md / plots.
+
+Runs go one after another (the CPU is shared; one run's time and peak RSS are its own). A run that
+fails, crashes or times out is reported with its reason, and the others go on. Each run leaves
+`DIR/runs/<strategy>__seed<k>/{spec.json, result.json, log.txt}`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ifd.bench.report_md import results_markdown, safe_name, write_plots
+from ifd.bench.schema import validate_results
+from ifd.bench.spec import LOG_FILE, RESULT_FILE, SPEC_FILE, Progress, RunResult, RunSpec
+from ifd.errors import IfdError
+
+SHARED_KEYS = ("backbone", "img_size", "epochs", "batch_size", "lr", "weight_decay", "budget_per_task", "replay_per_batch")
+
+
+def run_dir(out: Path, strategy: str, seed: int) -> Path:
+    return Path(out) / "runs" / f"{safe_name(strategy)}__seed{seed}"
+
+
+def launch(spec: RunSpec, progress: Progress, timeout_s: float | None = None) -> RunResult:
+    """Run `spec` in `python -m ifd.bench.worker`; its log goes to log.txt, its [bench] lines to `progress`."""
+    folder = Path(spec.work_dir)
+    spec_path = spec.save(folder / SPEC_FILE)
+    (folder / RESULT_FILE).unlink(missing_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "ifd.bench.worker", str(spec_path)]
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    tail: list[str] = []
+    with open(folder / LOG_FILE, "w") as log, subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            tail = [*tail[-19:], line.rstrip()]
+            if line.startswith("[bench]"):
+                progress(f"  {line.rstrip()}")
+            if deadline is not None and time.monotonic() > deadline:
+                proc.kill()
+                break
+        code = proc.wait()
+    result_path = folder / RESULT_FILE
+    if result_path.is_file():
+        return RunResult.load(result_path)
+    reason = f"timed out after {timeout_s:.0f} s" if deadline and time.monotonic() > deadline else f"worker exited with {code}"
+    return RunResult(strategy=spec.strategy, seed=spec.seed, error=f"{reason}; last output: {' | '.join(tail[-3:])}")
+
+
+def machine() -> dict[str, Any]:
+    """The CPU, its core count, the Python / torch versions: what a reader needs to compare timings."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def run_bench(
+    stream: Path,
+    strategies: Sequence[str],
+    seeds: Sequence[int],
+    out: Path,
+    base: Any,
+    *,
+    tasks: int | None = None,
+    baseline_params: dict[str, dict[str, Any]] | None = None,
+    threads: int | None = None,
+    timeout_s: float | None = None,
+    progress: Progress = print,
+) -> dict[str, Any]:
+    """Run every strategy on every seed, write DIR/results.json, results.md and the plots; return results."""
+    from ifd.bench.aggregate import build_results
+    from ifd.bench.strategies import resolve
+    from ifd.data.tasks import tasks_from_stream
+
+    n_tasks = len(tasks_from_stream(Path(stream)))
+    if tasks is not None and not 1 <= tasks <= n_tasks:
+        raise IfdError(f"--tasks {tasks}: {stream} has {n_tasks} task(s); take between 1 and {n_tasks}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    runs: dict[str, list[RunResult]] = {}
+    for name in strategies:
+        strategy = resolve(name)
+        runs[name] = []
+        for seed in seeds:
+            if strategy.unsupported:
+                runs[name].append(RunResult(strategy=name, seed=seed, error=f"{name}: {strategy.unsupported}"))
+                continue
+            spec = RunSpec(
+                strategy=name, seed=seed, stream=str(Path(stream).resolve()), tasks=tasks,
+                lid=base.model_dump(mode="json"), baseline_params=baseline_params or {}, threads=threads,
+                work_dir=str(run_dir(out, name, seed).resolve()),
+            )
+            progress(f"[bench] {name} seed {seed} ...")
+            result = launch(spec, progress, timeout_s)
+            runs[name].append(result)
+            progress(f"[bench] {name} seed {seed}: {_line(result)}")
+    settings = {
+        **{k: getattr(base, k) for k in SHARED_KEYS},
+        "preset_config": base.model_dump(mode="json"),
+        "tasks": tasks,
+        "baseline_params": baseline_params or {},
+        "machine": machine() | ({"torch_threads": threads} if threads else {}),
+        "date": dt.date.today().isoformat(),
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+    results = build_results(str(stream), seeds, runs, settings)
+    plots = write_plots(results, out)
+    results["plots"] = plots
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / "results.md").write_text(results_markdown(results, plots))
+    validate_results(results)  # after writing: a campaign's numbers are never thrown away
+    return results
+
+
+def _line(r: RunResult) -> str:
+    if not r.ok:
+        return f"FAILED ({(r.error or '').splitlines()[0]})"
+    auc = (r.matrix or {}).get("auc", [[]])
+    aa = sum(auc[-1]) / len(auc[-1]) if auc and auc[-1] else float("nan")
+    return f"AA {aa:.3f}, {sum(r.time_per_task_s):.1f} s learning, peak RSS {r.peak_rss_mb:.0f} MiB, {r.wall_s:.0f} s"
