@@ -26,11 +26,17 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check ifd flows registry monitoring tests
 
+# MLflow tracking server + UI on http://127.0.0.1:5000 over the workspace's own store (the SQLite file
+# and artifact folder `ifd` writes to without a server); new artifacts are proxied into .ifd/mlartifacts.
+# Point ifd at it with `export MLFLOW_TRACKING_URI=http://127.0.0.1:5000`.
 mlflow: $(STAMP)
-	$(BIN)/mlflow server --backend-store-uri sqlite:///.ifd/mlflow.db --default-artifact-root .ifd/mlartifacts --host 127.0.0.1 --port 5000
+	mkdir -p .ifd/mlartifacts
+	$(BIN)/mlflow server --backend-store-uri sqlite:///.ifd/mlflow.db --serve-artifacts --artifacts-destination .ifd/mlartifacts --host 127.0.0.1 --port 5000
 
+# Prefect server + UI on http://127.0.0.1:4200; needed by `ifd worker` (event triggers run here, not in
+# the temporary server a flow starts on its own). Then `export PREFECT_API_URL=http://127.0.0.1:4200/api`.
 prefect: $(STAMP)
-	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/prefect server start --host 127.0.0.1
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/prefect server start --host 127.0.0.1 --port 4200
 
 clean:
 	rm -rf .ifd/demo artifacts .pytest_cache

@@ -9,12 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ifd.data.ingest_config import IngestConfig
-from ifd.errors import ConfigError
 from ifd.synth.config import SynthConfig
+from ifd.typed_yaml import read_mapping, validate
 
 
 class TrainSection(BaseModel):
@@ -42,13 +41,4 @@ def load_config(path: Path | None) -> IfdConfig:
     """Read params.yaml (missing file -> all defaults); a wrong key or value names itself in the error."""
     if path is None or not Path(path).is_file():
         return IfdConfig()
-    try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    try:
-        return IfdConfig.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: {where}: {first['msg']}") from exc
+    return validate(IfdConfig, read_mapping(Path(path), "params file"), str(path))

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ifd.errors import ConfigError, UnknownNameError
+from ifd.errors import UnknownNameError
+from ifd.typed_yaml import read_mapping, validate
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -111,22 +111,11 @@ def preset_deltas(name: str) -> dict[str, Any]:
     path = PRESET_DIR / f"{name}.yaml"
     if not path.is_file():
         raise UnknownNameError("LID preset", name, known_presets())
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a preset is a mapping of LIDConfig fields to values")
-    return raw
+    return read_mapping(path, "preset")
 
 
 def _validate(values: dict[str, Any], where: str) -> LIDConfig:
-    try:
-        return LIDConfig.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "config"
-        raise ConfigError(f"{where}: {field}: {first['msg']}") from exc
+    return validate(LIDConfig, values, where)
 
 
 def load_lid_config(preset: str | None = None, overrides: dict[str, Any] | None = None) -> LIDConfig:

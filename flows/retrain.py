@@ -1,0 +1,62 @@
+"""The retrain flow: champion -> learn task NAME -> gate -> log the run, register a challenger if it passed.
+
+Thin: each task calls one ifd.lifecycle function on paths, names and dicts. The tracking steps retry
+when the tracking server did not answer (after ifd.tracking's own retries); one retrain at a time per
+workspace (file lock; `wait_s` queues behind a running one). `ifd retrain NAME` runs it by hand;
+`ifd worker` serves it as a deployment that an `ifd.batch.landed` event (the ingest flow) triggers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+
+from ifd.lifecycle import retrain
+from ifd.workspace import Workspace
+
+
+def _tracking_down(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry a tracking step only when the server did not answer."""
+    from ifd.tracking.retry import TrackingUnavailable
+
+    return isinstance(state.data, TrackingUnavailable)
+
+
+@task(name="fetch-champion", retries=2, retry_delay_seconds=[15, 60], retry_condition_fn=_tracking_down)
+def champion(root: str) -> dict[str, Any]:
+    return retrain.fetch_champion(Workspace.at(root))
+
+
+@task(name="learn-task")
+def learn(root: str, name: str, champ: dict[str, Any], lid: dict[str, Any], fresh: bool) -> dict[str, Any]:
+    return retrain.learn_candidate(Workspace.at(root), name, champ, lid, fresh=fresh)
+
+
+@task(name="gate")
+def gate(root: str, candidate: dict[str, Any], champ: dict[str, Any], policy_file: str | None) -> dict[str, Any]:
+    return retrain.gate_candidate(Workspace.at(root), candidate, champ, policy_file)
+
+
+@task(name="log-and-register", retries=2, retry_delay_seconds=[15, 60], retry_condition_fn=_tracking_down)
+def record(root: str, candidate: dict[str, Any], champ: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+    return retrain.record_candidate(Workspace.at(root), candidate, champ, report)
+
+
+@flow(name="retrain", log_prints=True)
+def retrain_flow(
+    name: str,
+    root: str = ".",
+    lid: dict[str, Any] | None = None,
+    policy_file: str | None = None,
+    wait_s: float = 0.0,
+    fresh: bool = False,
+) -> dict[str, Any]:
+    """Learn batch `name` on top of the champion; `lid` defaults to the workspace's params.yaml."""
+    ws = Workspace.at(root)
+    lid = lid if lid is not None else retrain.workspace_lid(ws)
+    with retrain.retrain_lock(ws, wait_s):
+        champ = champion(root)
+        candidate = learn(root, name, champ, lid, fresh)
+        report = gate(root, candidate, champ, policy_file)
+        return record(root, candidate, champ, report)

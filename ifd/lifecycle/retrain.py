@@ -1,0 +1,239 @@
+"""The retrain flow's steps as plain functions over paths, names and dicts (flows/retrain.py runs them
+as Prefect tasks; `run_retrain` runs them in order without Prefect).
+
+champion (registry alias, or none) -> learn task NAME on top of it (replay of the champion's tasks;
+evaluation of every task it knows plus NAME) -> gate against the champion -> log the run, and register
+a `challenger` version only if the gate passed.
+
+Crash-resumable: each job has its own folder `.ifd/retrain/<champion>-<name>-<key>/` (key: the batch's
+content digest and the config), where learn_task keeps epoch checkpoints and the finished state, the
+run id of the tracking step and, once recorded, `result.json`. Running the same retrain again resumes
+from the last epoch, reuses the run and the version, or returns the recorded result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from ifd.errors import IfdError
+from ifd.workspace import Workspace
+
+Progress = Callable[[str], None]
+RESULT_FILE = "result.json"
+RUN_ID_FILE = "run_id"
+_ARCH_KEYS = ("backbone", "img_size", "features_only")
+
+
+def say(msg: str) -> None:
+    """Progress on stderr (stdout is for --json results); a flow with log_prints logs it instead."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+class RetrainBusy(IfdError):
+    """Another retrain holds this workspace."""
+
+    exit_code = 4
+
+
+@contextmanager
+def retrain_lock(ws: Workspace, wait_s: float = 0.0) -> Iterator[None]:
+    """One retrain at a time per workspace; a second caller waits `wait_s` seconds, then RetrainBusy."""
+    from ifd.locks import WorkspaceBusy, workspace_lock
+
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(workspace_lock(ws, "retrain", timeout=wait_s))
+        except WorkspaceBusy:
+            raise RetrainBusy(
+                f"another retrain is running in {ws.root} (lock {ws.locks_dir / 'retrain.lock'}); "
+                "wait for it to finish, or pass --wait SECONDS to queue behind it"
+            ) from None
+        yield
+
+
+def workspace_lid(ws: Workspace, params: str | None = None) -> dict[str, Any]:
+    """The detector config of the workspace's params.yaml (or `params`), as a JSON-friendly dict."""
+    from ifd.config import load_config
+
+    return load_config(Path(params) if params else ws.params_path).lid().model_dump(mode="json")
+
+
+def fetch_champion(ws: Workspace, progress: Progress = say) -> dict[str, Any]:
+    """{"version", "state", "tasks"} of the registry's champion (state downloaded once), or {} if none."""
+    from ifd.tracking.model_registry import CHAMPION, download_state, version_by_alias
+
+    found = version_by_alias(ws, CHAMPION)
+    if found is None:
+        progress("[retrain] no champion yet: the first version starts from a fresh detector")
+        return {}
+    path = download_state(ws, found.version, ws.state_dir / "champions" / f"v{found.version}")
+    progress(f"[retrain] champion: version {found.version} ({', '.join(found.tasks)})")
+    return {"version": found.version, "state": str(path), "tasks": found.tasks}
+
+
+def job_dir(ws: Workspace, name: str, champion: dict[str, Any], lid: dict[str, Any]) -> Path:
+    """The folder of one retrain job: same champion, batch content and config -> same folder."""
+    from ifd.data.catalog import load_catalog
+
+    digest = load_catalog(ws.catalog_path).get(name).digest
+    key = hashlib.sha256(json.dumps([digest, lid], sort_keys=True, default=str).encode()).hexdigest()[:10]
+    base = f"v{champion['version']}" if champion else "fresh"
+    return ws.state_dir / "retrain" / f"{base}-{name}-{key}"
+
+
+def recorded(job: Path) -> dict[str, Any] | None:
+    """The result of a job that already finished its tracking step."""
+    path = Path(job) / RESULT_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def learn_candidate(
+    ws: Workspace,
+    name: str,
+    champion: dict[str, Any],
+    lid: dict[str, Any],
+    progress: Progress = say,
+    fresh: bool = False,
+) -> dict[str, Any]:
+    """Learn task `name` on top of the champion's state; {"job", "state", "tasks"} of the candidate.
+
+    `fresh` forgets an earlier attempt of the same job (checkpoints, run, result) and starts over.
+    """
+    import shutil
+
+    from ifd.continual.config import LIDConfig
+    from ifd.data.dvc_store import data_version
+    from ifd.train.loop import STATE_FILE, learn_task
+    from ifd.train.run import workspace_tasks
+    from ifd.train.state import IncrementalState
+
+    cfg = LIDConfig.model_validate(lid)
+    tasks = {t.name: t for t in workspace_tasks(ws)}
+    if name not in tasks:
+        raise IfdError(f"no ingested batch named {name!r}; ingested: {', '.join(tasks)}")
+    base = IncrementalState.load(Path(champion["state"])) if champion else None
+    previous = _previous(base, tasks, name, champion)
+    if base is not None:
+        _check_architecture(base.cfg.model_dump(), cfg.model_dump(), champion["version"])
+    version = data_version(ws)  # what the candidate learned from, before a later ingest changes it
+    job = job_dir(ws, name, champion, lid)
+    if fresh and job.exists():
+        progress(f"[retrain] starting over: removing {job}")
+        shutil.rmtree(job)
+    done = job / STATE_FILE
+    wanted = [*(p.name for p in previous), name]
+    if done.is_file() and IncrementalState.load(done).task_names == wanted:
+        progress(f"[retrain] {name}: already learned in {job}; reusing it")
+    else:
+        progress(f"[retrain] learning {name!r} on top of {'version ' + champion['version'] if champion else 'a fresh detector'} in {job}")
+        learn_task(base, tasks[name], cfg, job, previous, resume=True, progress=progress)
+    return {"job": str(job), "state": str(done), "tasks": wanted, "data_version": version}
+
+
+def _previous(base: Any, tasks: dict[str, Any], name: str, champion: dict[str, Any]) -> list[Any]:
+    if base is None:
+        return []
+    if name in base.task_names:
+        raise IfdError(
+            f"the champion (version {champion['version']}) already learned {name!r}; "
+            "a retrain learns a new batch (ingest it under a new name)"
+        )
+    missing = [n for n in base.task_names if n not in tasks]
+    if missing:
+        raise IfdError(f"the champion learned batch(es) this workspace does not hold: {', '.join(missing)}")
+    return [tasks[n] for n in base.task_names]
+
+
+def _check_architecture(old: dict[str, Any], new: dict[str, Any], version: str) -> None:
+    clash = [k for k in _ARCH_KEYS if old.get(k) != new.get(k)]
+    if clash:
+        pairs = ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in clash)
+        raise IfdError(
+            f"the config changes {pairs} against the champion (version {version}); an incremental retrain "
+            "keeps the architecture: set them back in params.yaml, or start a new line with `ifd train`"
+        )
+
+
+def gate_candidate(
+    ws: Workspace, candidate: dict[str, Any], champion: dict[str, Any], policy_file: str | None = None
+) -> dict[str, Any]:
+    """The gate report (as a dict) of the candidate against the champion's registered numbers."""
+    from ifd.lifecycle.gate import evaluate_gate
+    from ifd.train.state import IncrementalState
+    from registry.policy import load_policy
+
+    cand = IncrementalState.load(Path(candidate["state"]))
+    champ_auc = None
+    if champion:
+        champ = IncrementalState.load(Path(champion["state"]))
+        champ_auc = dict(zip(champ.matrix.task_names, champ.matrix.final_row("auc"), strict=True))
+    policy = load_policy(ws.root, Path(policy_file) if policy_file else None)
+    cand_auc = dict(zip(cand.matrix.task_names, cand.matrix.final_row("auc"), strict=True))
+    report = evaluate_gate(cand_auc, cand.task_names[-1], champ_auc, policy, champion.get("version"))
+    return report.to_dict()
+
+
+def record_candidate(
+    ws: Workspace, candidate: dict[str, Any], champion: dict[str, Any], gate: dict[str, Any], progress: Progress = say
+) -> dict[str, Any]:
+    """Log the run; register + alias `challenger` when the gate passed. Writes the job's result.json."""
+    from ifd.lifecycle.record import build_record
+    from ifd.tracking.retrain_run import log_retrain
+
+    job = Path(candidate["job"])
+    done = recorded(job)
+    if done is not None:
+        progress(f"[retrain] already recorded as MLflow run {done['run_id']} (version {done['version'] or 'none'}); --fresh redoes it")
+        return done
+    rec = build_record(ws, candidate, champion, gate)
+    result = log_retrain(ws, rec, run_id_file=job / RUN_ID_FILE, log=progress)
+    result.update(
+        job=str(job),
+        task=candidate["tasks"][-1],
+        tasks=candidate["tasks"],
+        champion_version=champion.get("version"),
+        gate=gate,
+        metrics={k: rec.metrics[k] for k in ("AA", "AF", "BWT")},
+        plots={p.stem: str(p) for p in sorted(Path(rec.files_dir).glob("*.png"))},
+    )
+    (job / RESULT_FILE).write_text(json.dumps(result, indent=1, default=str) + "\n")
+    return result
+
+
+def result_text(result: dict[str, Any]) -> str:
+    """A few lines for the terminal."""
+    from ifd.lifecycle.gate import GateReport
+
+    report = GateReport.from_dict(result["gate"])
+    m = result["metrics"]
+    lines = [f"retrain of {result['task']!r} on top of {'version ' + result['champion_version'] if result['champion_version'] else 'a fresh detector'}"]
+    lines.append(f"AA {m['AA']:.3f}   AF {m['AF']:.3f}   BWT {m['BWT'] + 0.0:+.3f}   (MLflow run {result['run_id']})")
+    lines.append(report.text())
+    if result.get("version"):
+        lines.append(f"registered {result['model_uri']} as challenger; review it: `ifd approve {result['version']} --reviewer NAME --note TEXT`")
+    else:
+        lines.append("no version registered (the gate refused the candidate)")
+    return "\n".join(lines)
+
+
+def run_retrain(
+    ws: Workspace,
+    name: str,
+    lid: dict[str, Any],
+    policy_file: str | None = None,
+    wait_s: float = 0.0,
+    progress: Progress = say,
+    fresh: bool = False,
+) -> dict[str, Any]:
+    """The whole retrain without Prefect, under the workspace's retrain lock."""
+    with retrain_lock(ws, wait_s):
+        champion = fetch_champion(ws, progress)
+        candidate = learn_candidate(ws, name, champion, lid, progress, fresh=fresh)
+        gate = gate_candidate(ws, candidate, champion, policy_file)
+        return record_candidate(ws, candidate, champion, gate, progress)

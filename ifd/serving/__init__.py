@@ -1,0 +1,1 @@
+"""The scoring API (`ifd serve`): the champion answers, the challenger scores in shadow."""

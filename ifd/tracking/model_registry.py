@@ -1,0 +1,263 @@
+"""The model registry of a workspace: registered model `ifd-detector`, its versions, tags and aliases.
+
+OSS MLflow has no approval requests, so tags are the state machine (`gate`, `decision`, `reviewer`,
+`decided_at`, ...) and aliases the pointers (`champion` serves, `challenger` awaits a reviewer). Every
+call goes through `with_retries`. `register_version` is all or nothing: a version whose tags or alias
+could not be set is deleted again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ifd.errors import IfdError
+from ifd.tracking.retry import with_retries
+from ifd.tracking.store import client
+from ifd.workspace import Workspace
+
+MODEL_NAME = "ifd-detector"
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+_DESCRIPTION = "Incremental forgery detector (LID + SUR replay); one version per retrain that passed the gate."
+_URI = re.compile(rf"^models:/{re.escape(MODEL_NAME)}(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))$")
+
+
+class RegistryError(IfdError):
+    """A registry lookup or change that cannot be done as asked."""
+
+    exit_code = 6
+
+
+@dataclass
+class VersionInfo:
+    """One registered version as plain values."""
+
+    version: str
+    run_id: str | None
+    source: str
+    created_ms: int
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{MODEL_NAME}/{self.version}"
+
+    @property
+    def tasks(self) -> list[str]:
+        raw = self.tags.get("tasks", "")
+        return [t for t in raw.split(",") if t]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "uri": self.uri, "tasks": self.tasks}
+
+
+def _info(mv: Any, aliases: list[str] | None = None) -> VersionInfo:
+    return VersionInfo(
+        version=str(mv.version),
+        run_id=mv.run_id,
+        source=str(mv.source),
+        created_ms=int(mv.creation_timestamp or 0),
+        tags=dict(mv.tags or {}),
+        aliases=sorted(aliases if aliases is not None else (mv.aliases or [])),
+    )
+
+
+def _missing(exc: BaseException) -> bool:
+    return getattr(exc, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
+
+
+def _call(what: str, fn: Callable[[], Any], log: Callable[[str], None] | None = None) -> Any:
+    return with_retries(fn, what, log=log)
+
+
+def list_versions(ws: Workspace) -> list[VersionInfo]:
+    """Every version of `ifd-detector`, oldest first, with its aliases."""
+    c = client(ws)
+    found = _call("list model versions", lambda: list(c.search_model_versions(f"name='{MODEL_NAME}'")))
+    aliases = _aliases(ws)
+    infos = [_info(mv, [a for a, v in aliases.items() if v == str(mv.version)]) for mv in found]
+    return sorted(infos, key=lambda i: int(i.version))
+
+
+def _aliases(ws: Workspace) -> dict[str, str]:
+    """alias -> version of the registered model ({} before the first version)."""
+    c = client(ws)
+
+    def get() -> dict[str, str]:
+        try:
+            return {str(k): str(v) for k, v in (c.get_registered_model(MODEL_NAME).aliases or {}).items()}
+        except Exception as exc:
+            if _missing(exc):
+                return {}
+            raise
+
+    return _call("read aliases", get)
+
+
+def get_version(ws: Workspace, version: str | int) -> VersionInfo:
+    c = client(ws)
+    version = str(version).removeprefix("v")
+    if not version.isdigit():
+        raise RegistryError(f"{version!r} is not a version number of {MODEL_NAME}")
+
+    def get() -> Any:
+        try:
+            return c.get_model_version(MODEL_NAME, version)
+        except Exception as exc:
+            if _missing(exc):
+                raise RegistryError(f"{MODEL_NAME} has no version {version}; see `ifd registry`") from None
+            raise
+
+    mv = _call(f"read version {version}", get)
+    aliases = [a for a, v in _aliases(ws).items() if v == version]
+    return _info(mv, aliases)
+
+
+def version_by_alias(ws: Workspace, alias: str) -> VersionInfo | None:
+    """The version `alias` points at, or None."""
+    target = _aliases(ws).get(alias)
+    return get_version(ws, target) if target is not None else None
+
+
+def resolve(ws: Workspace, ref: str) -> VersionInfo:
+    """A version from `3`, `v3`, `champion`, `models:/ifd-detector/3` or `models:/ifd-detector@champion`."""
+    m = _URI.match(ref)
+    if m:
+        ref = m.group("version") or m.group("alias")
+    if ref.removeprefix("v").isdigit():
+        return get_version(ws, ref)
+    found = version_by_alias(ws, ref)
+    if found is None:
+        raise RegistryError(f"no version of {MODEL_NAME} has the alias {ref!r}; see `ifd registry`")
+    return found
+
+
+def set_tags(ws: Workspace, version: str, tags: dict[str, str]) -> None:
+    c = client(ws)
+    for key, value in tags.items():
+        _call(f"tag version {version}", lambda k=key, v=value: c.set_model_version_tag(MODEL_NAME, version, k, str(v)))
+
+
+def delete_tags(ws: Workspace, version: str, keys: list[str]) -> None:
+    c = client(ws)
+    for key in keys:
+        _call(f"untag version {version}", lambda k=key: c.delete_model_version_tag(MODEL_NAME, version, k))
+
+
+def set_alias(ws: Workspace, alias: str, version: str) -> None:
+    c = client(ws)
+    _call(f"set alias {alias}", lambda: c.set_registered_model_alias(MODEL_NAME, alias, str(version)))
+
+
+def delete_alias(ws: Workspace, alias: str) -> None:
+    c = client(ws)
+    _call(f"delete alias {alias}", lambda: c.delete_registered_model_alias(MODEL_NAME, alias))
+
+
+def version_of_run(ws: Workspace, run_id: str) -> VersionInfo | None:
+    """The version registered from `run_id`, if any (a retried registration finds its own version)."""
+    c = client(ws)
+    found = _call("find the run's version", lambda: list(c.search_model_versions(f"run_id='{run_id}'")))
+    found = [mv for mv in found if mv.name == MODEL_NAME]
+    return _info(found[0]) if found else None
+
+
+def register_version(
+    ws: Workspace,
+    run_id: str,
+    model_id: str,
+    tags: dict[str, str],
+    alias: str = CHALLENGER,
+    log: Callable[[str], None] | None = None,
+    description: str | None = None,
+) -> VersionInfo:
+    """Create a version from the logged model with every tag at once, then point `alias` at it.
+
+    Idempotent per run (a version of this run is reused). If the alias cannot be set, the version is
+    deleted again, so a version exists complete or not at all.
+    """
+    c = client(ws)
+    _ensure_model(ws)
+    existing = version_of_run(ws, run_id)
+    if existing is None:
+        mv = _call(
+            "create model version",
+            lambda: c.create_model_version(
+                MODEL_NAME, f"models:/{model_id}", run_id=run_id, tags=tags, model_id=model_id, description=description
+            ),
+            log,
+        )
+        version = str(mv.version)
+    else:
+        version = existing.version
+        set_tags(ws, version, tags)
+    try:
+        set_alias(ws, alias, version)
+    except Exception as exc:
+        _undo_version(ws, version, alias, log)
+        raise RegistryError(f"version {version} could not be given the alias {alias!r} and was removed again: {exc}") from exc
+    return get_version(ws, version)
+
+
+def _undo_version(ws: Workspace, version: str, alias: str, log: Callable[[str], None] | None) -> None:
+    c = client(ws)
+    try:
+        _call(f"delete half-made version {version}", lambda: c.delete_model_version(MODEL_NAME, version), log)
+    except Exception as exc:
+        raise RegistryError(
+            f"version {version} of {MODEL_NAME} has no {alias!r} alias yet and could not be deleted ({exc}); "
+            "run the same retrain again to finish it, or delete the version in the MLflow UI"
+        ) from exc
+
+
+def _ensure_model(ws: Workspace) -> None:
+    c = client(ws)
+
+    def create() -> None:
+        try:
+            c.create_registered_model(MODEL_NAME, description=_DESCRIPTION)
+        except Exception as exc:
+            if getattr(exc, "error_code", "") not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+                raise
+
+    _call("create registered model", create)
+
+
+def download_state(ws: Workspace, version: str, dest: Path) -> Path:
+    """The version's detector state file, downloaded (once) into `dest/state.pt`."""
+    from ifd.tracking.fluent import using_store
+    from ifd.tracking.pyfunc_model import STATE_ARTIFACT
+
+    dest = Path(dest)
+    target = dest / "state.pt"
+    if target.is_file():
+        return target
+    # A private folder per download, then an atomic rename: serving, monitoring and a retrain may fetch
+    # the same version at once.
+    tmp = dest.with_name(f"{dest.name}.download-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir(parents=True)
+
+    def fetch() -> str:
+        import mlflow
+
+        with using_store(ws):
+            return mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{MODEL_NAME}/{version}", dst_path=str(tmp))
+
+    try:
+        local = Path(_call(f"download version {version}", fetch))
+        found = sorted(local.rglob(f"{STATE_ARTIFACT}.pt")) or sorted(local.rglob("*.pt"))
+        if not found:
+            raise RegistryError(f"version {version} of {MODEL_NAME} holds no detector state (looked in {local})")
+        dest.mkdir(parents=True, exist_ok=True)
+        os.replace(found[0], target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

@@ -1,0 +1,1 @@
+"""Monitoring policy (YAML data) and its typed loader; the checks themselves live in ifd/monitoring."""
