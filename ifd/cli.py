@@ -90,7 +90,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from ifd.demo import run_demo
 
-    summary = run_demo(Path(args.workspace or ".ifd/demo"), _config(args), fresh=not args.keep, progress=_progress)
+    summary = run_demo(Path(args.workspace or ".ifd/demo"), _config(args), fresh=not args.keep, progress=_progress,
+                       naive_check=not args.no_naive_check)
     _emit(args, summary, summary["text"])
 
 
@@ -134,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("demo", cmd_demo, "the whole loop on a synthetic stream, end to end")
     p.add_argument("--keep", action="store_true", help="keep an existing demo workspace instead of starting fresh")
+    p.add_argument("--no-naive-check", action="store_true",
+                   help="skip sending a naive fine-tuning candidate through the gate before the last batch")
 
     for module in COMMAND_MODULES:
         import_module(module).register(add)

@@ -20,7 +20,7 @@ class TrainSection(BaseModel):
     """Which LID preset to start from and the deltas over it (see ifd/continual/presets)."""
 
     model_config = ConfigDict(extra="forbid")
-    preset: str = "paper"
+    preset: str = "cpu"
     overrides: dict[str, Any] = Field(default_factory=dict)
 
 

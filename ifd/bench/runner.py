@@ -1,8 +1,10 @@
 """A benchmark campaign: every (strategy, seed) in a fresh worker process, then results.json / .md / plots.
 
-Runs go one after another (the CPU is shared; one run's time and peak RSS are its own). A run that
-fails, crashes or times out is reported with its reason, and the others go on. Each run leaves
-`DIR/runs/<strategy>__seed<k>/{spec.json, result.json, log.txt}`.
+Runs go one after another, or `jobs` at a time (give each `threads=1` then, so that the cores are not
+over-subscribed; a run's peak RSS is still its own, its time includes the neighbour's memory traffic).
+A run that fails, crashes or times out is reported with its reason, and the others go on. Each run leaves
+`DIR/runs/<strategy>__seed<k>/{spec.json, result.json, log.txt}`; with `reuse`, a run whose folder already
+holds a result for the same spec is not run again (an interrupted campaign continues where it stopped).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +96,8 @@ def run_bench(
     threads: int | None = None,
     timeout_s: float | None = None,
     progress: Progress = print,
+    jobs: int = 1,
+    reuse: bool = False,
 ) -> dict[str, Any]:
     """Run every strategy on every seed, write DIR/results.json, results.md and the plots; return results."""
     from ifd.bench.aggregate import build_results
@@ -105,23 +110,38 @@ def run_bench(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    runs: dict[str, list[RunResult]] = {}
+    specs: list[tuple[str, int, RunSpec | None, str | None]] = []
     for name in strategies:
         strategy = resolve(name)
-        runs[name] = []
         for seed in seeds:
             if strategy.unsupported:
-                runs[name].append(RunResult(strategy=name, seed=seed, error=f"{name}: {strategy.unsupported}"))
+                specs.append((name, seed, None, f"{name}: {strategy.unsupported}"))
                 continue
             spec = RunSpec(
                 strategy=name, seed=seed, stream=str(Path(stream).resolve()), tasks=tasks,
                 lid=base.model_dump(mode="json"), baseline_params=baseline_params or {}, threads=threads,
                 work_dir=str(run_dir(out, name, seed).resolve()),
             )
-            progress(f"[bench] {name} seed {seed} ...")
-            result = launch(spec, progress, timeout_s)
-            runs[name].append(result)
-            progress(f"[bench] {name} seed {seed}: {_line(result)}")
+            specs.append((name, seed, spec, None))
+
+    def one(item: tuple[str, int, RunSpec | None, str | None]) -> RunResult:
+        name, seed, spec, unsupported = item
+        if spec is None:
+            return RunResult(strategy=name, seed=seed, error=unsupported)
+        previous = _reusable(spec) if reuse else None
+        if previous is not None:
+            progress(f"[bench] {name} seed {seed}: kept from an earlier run")
+            return previous
+        progress(f"[bench] {name} seed {seed} ...")
+        result = launch(spec, progress, timeout_s)
+        progress(f"[bench] {name} seed {seed}: {_line(result)}")
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        results_in_order = list(pool.map(one, specs))
+    runs: dict[str, list[RunResult]] = {}
+    for (name, _, _, _), result in zip(specs, results_in_order, strict=True):
+        runs.setdefault(name, []).append(result)
     settings = {
         **{k: getattr(base, k) for k in SHARED_KEYS},
         "preset_config": base.model_dump(mode="json"),
@@ -130,6 +150,7 @@ def run_bench(
         "machine": machine() | ({"torch_threads": threads} if threads else {}),
         "date": dt.date.today().isoformat(),
         "wall_s": round(time.perf_counter() - started, 1),
+        "jobs": jobs,
     }
     results = build_results(str(stream), seeds, runs, settings)
     plots = write_plots(results, out)
@@ -138,6 +159,19 @@ def run_bench(
     (out / "results.md").write_text(results_markdown(results, plots))
     validate_results(results)  # after writing: a campaign's numbers are never thrown away
     return results
+
+
+def _reusable(spec: RunSpec) -> RunResult | None:
+    """The finished result in the spec's folder when it was made from the same spec."""
+    folder = Path(spec.work_dir)
+    if not (folder / RESULT_FILE).is_file() or not (folder / SPEC_FILE).is_file():
+        return None
+    try:
+        same = json.loads((folder / SPEC_FILE).read_text()) == spec.model_dump(mode="json")
+    except (OSError, json.JSONDecodeError):
+        return None
+    result = RunResult.load(folder / RESULT_FILE)
+    return result if same and result.ok else None
 
 
 def _line(r: RunResult) -> str:

@@ -100,7 +100,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     progress(f"[bench] {len(names)} strateg{'y' if len(names) == 1 else 'ies'} x {len(seeds)} seed(s) on {stream} -> {out}")
     results = run_bench(
         stream, names, seeds, out, base, tasks=args.tasks, baseline_params=_baseline_params(args.baseline_params),
-        threads=args.threads, timeout_s=args.timeout, progress=progress,
+        threads=args.threads, timeout_s=args.timeout, progress=progress, jobs=args.jobs, reuse=args.reuse,
     )
     files = {"results_json": str(out / "results.json"), "results_md": str(out / "results.md")}
     if args.cost:
@@ -163,6 +163,8 @@ def register(add: AddCommand) -> None:
     p.add_argument("--out", default="artifacts/bench", help="output folder (results.json, results.md, plots, runs/)")
     _add_shared(p)
     p.add_argument("--threads", type=int, help="torch threads per run (default: torch's own)")
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time (give --threads 1 with it)")
+    p.add_argument("--reuse", action="store_true", help="keep runs whose folder already holds a result for the same spec")
     p.add_argument("--timeout", type=float, help="seconds allowed per (strategy, seed) run")
     p.add_argument("--baseline-params", dest="baseline_params", help="YAML: strategy -> Avalanche keyword arguments")
     p.add_argument("--cost", action="store_true",
