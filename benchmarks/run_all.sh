@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Regenerate every benchmark in benchmarks/ (see README.md). Hours on a 2-core CPU: the full strategy
-# campaign dominates. Override SEEDS / THREADS / PY / IFD in the environment; pass stage names to run
-# only some: ./benchmarks/run_all.sh throughput cost
+# campaign dominates. Override SEEDS / THREADS / JOBS / COST_EPOCHS / PY / IFD in the environment; pass
+# stage names to run only some: ./benchmarks/run_all.sh throughput cost. The campaign in README.md ran as
+#   THREADS=1 JOBS=2 ./benchmarks/run_all.sh transfer bench && ./benchmarks/run_all.sh cost monitor load
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 IFD=${IFD:-.venv/bin/ifd}
 SEEDS=${SEEDS:-3}
 THREADS=${THREADS:-}
+JOBS=${JOBS:-1}
+COST_EPOCHS=${COST_EPOCHS:-4}
 STAGES=${*:-transfer throughput bench cost}
 ALL=lid,lid-no-ida,lid-no-iso,lid-no-dr,lid-no-lsda,lid-random-replay,finetune,naive,replay,ewc,lwf,der,gdumb,agem,icarl,joint
 thread_flag=()
@@ -24,9 +27,10 @@ for stage in $STAGES; do
       fi ;;
     bench)      # every strategy on the 6-task synthetic stream -> synth6/results.{md,json}, plots
       [ -f benchmarks/streams/synth6/stream.json ] || $IFD synth benchmarks/streams/synth6 --tasks 6
-      $IFD bench benchmarks/streams/synth6 --strategies "$ALL" --seeds "$SEEDS" --out benchmarks/synth6 "${thread_flag[@]}" ;;
+      $IFD bench benchmarks/streams/synth6 --strategies "$ALL" --seeds "$SEEDS" --out benchmarks/synth6 \
+        --jobs "$JOBS" --reuse "${thread_flag[@]}" ;;
     cost)       # time per increment, LID vs joint, 10-task stream -> cost_growth.{md,png,json}
-      $PY benchmarks/cost_growth.py --tasks 10 --seeds 1 "${thread_flag[@]}" ;;
+      $PY benchmarks/cost_growth.py --tasks 10 --seeds 1 --epochs "$COST_EPOCHS" "${thread_flag[@]}" ;;
     *) echo "unknown stage $stage (known: transfer throughput bench cost)" >&2; exit 2 ;;
   esac
 done

@@ -21,7 +21,7 @@ class DriftPolicy(_Strict):
     psi_alert: float = Field(0.1, gt=0)
     ks_pvalue_alert: float = Field(0.001, gt=0, lt=1)
     mmd_pvalue_alert: float = Field(0.01, gt=0, lt=1)
-    permutations: int = Field(200, ge=10)
+    permutations: int = Field(500, ge=10)
 
     @model_validator(mode="after")
     def _reachable(self) -> DriftPolicy:

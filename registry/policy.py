@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ifd.errors import ConfigError
+from ifd.typed_yaml import read_mapping, validate
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("gate.yaml")
 WORKSPACE_POLICY = Path("registry") / "gate.yaml"
@@ -41,15 +41,4 @@ def load_policy(workspace_root: Path | None = None, path: Path | None = None) ->
     where = policy_path(workspace_root, path)
     if not where.is_file():
         raise ConfigError(f"{where}: no gate policy file there")
-    try:
-        raw = yaml.safe_load(where.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: not valid YAML ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: a gate policy is a mapping of rule thresholds")
-    try:
-        return GatePolicy.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "policy"
-        raise ConfigError(f"{where}: {field}: {first['msg']}") from exc
+    return validate(GatePolicy, read_mapping(where, "gate policy"), str(where))

@@ -11,6 +11,14 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread() -> None:
+    """Tests train tiny models: one torch thread is faster than two fighting over 2 cores (and deterministic)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[None]:
     """A temporary Prefect server for the whole session (it takes ~20 s to start)."""

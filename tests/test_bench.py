@@ -25,11 +25,6 @@ CONTRACT_NAMES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
 def stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("stream")
@@ -252,6 +247,21 @@ def test_bench_cli_writes_contract_results_md_and_plots(bench_out: tuple[Path, d
     md = (out / "results.md").read_text()
     assert "| finetune |" in md and "| naive |" in md and "AF = mean over tasks" in md and "icarl" in md
     assert summary["failed"].keys() == {"icarl"}
+
+
+def test_reuse_keeps_finished_runs_and_jobs_run_the_rest_side_by_side(bench_out: tuple[Path, dict]) -> None:
+    from ifd.bench.runner import run_bench
+    from ifd.continual.config import LIDConfig
+
+    out, _ = bench_out
+    spec = json.loads((out / "runs" / "naive__seed0" / "spec.json").read_text())
+    before = (out / "runs" / "naive__seed0" / "result.json").read_text()
+    lines: list[str] = []
+    results = run_bench(Path(spec["stream"]), ["finetune", "naive"], [0], out, LIDConfig.model_validate(spec["lid"]),
+                        threads=1, progress=lines.append, jobs=2, reuse=True)
+    assert sum("kept from an earlier run" in line for line in lines) == 2
+    assert (out / "runs" / "naive__seed0" / "result.json").read_text() == before
+    assert results["settings"]["jobs"] == 2 and set(results["strategies"]) == {"finetune", "naive"}
 
 
 def test_cost_growth_table_and_plot(bench_out: tuple[Path, dict], tmp_path: Path) -> None:

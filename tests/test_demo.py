@@ -5,17 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-import torch
 from lifecycle_helpers import PERMISSIVE, tiny_lid
 
 from ifd.config import IfdConfig
 from ifd.workspace import Workspace
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)
 
 
 def test_demo_runs_the_loop_and_summarises_the_registry(tmp_path: Path, prefect_server: None) -> None:

@@ -36,11 +36,6 @@ QUIET = lambda _: None  # noqa: E731
 POLICY_DELTAS = "drift:\n  min_samples: 30\nunknown:\n  min_images: 30\n"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
 def mon(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A workspace whose champion learned two synthetic families (val splits of 30% make the reference)."""

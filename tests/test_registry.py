@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from lifecycle_helpers import fresh_workspace, tiny_lid
 
 from ifd.errors import IfdError
@@ -24,11 +23,6 @@ from ifd.workspace import Workspace
 from registry.policy import DEFAULT_POLICY_FILE
 
 LID = tiny_lid()
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)
 
 
 def forgetting_candidate(ws: Workspace, name: str, champion: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 from lifecycle_helpers import fresh_workspace, tiny_lid
 
 from ifd.cli import main
@@ -24,11 +23,6 @@ from ifd.workspace import Workspace
 
 LID = tiny_lid()
 quiet = lambda _: None  # noqa: E731
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from fastapi.testclient import TestClient
 from lifecycle_helpers import fresh_workspace, tiny_lid
 from PIL import Image
@@ -29,11 +28,6 @@ from ifd.serving.model_source import ModelSource
 from ifd.workspace import Workspace
 
 QUIET = lambda _: None  # noqa: E731
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")

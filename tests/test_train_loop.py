@@ -7,7 +7,6 @@ from pathlib import Path
 import lightning.pytorch as pl
 import numpy as np
 import pytest
-import torch
 from test_train_data import write_tiny_batch
 
 from ifd.data.tasks import TaskData, tasks_from_dirs
@@ -16,11 +15,6 @@ from ifd.train import IncrementalState, learn_task, naive_config, predict_task, 
 
 BUDGET = 8
 IMG = 16
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")

@@ -9,18 +9,12 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 from test_train_data import write_tiny_batch
 
 from ifd.data.tasks import TaskData, tasks_from_stream
 from ifd.errors import ConfigError, IfdError
 from ifd.workspace import Workspace
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")

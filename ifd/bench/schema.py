@@ -11,9 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ifd.errors import IfdError
+from ifd.typed_yaml import validate
 
 
 class Stat(BaseModel):
@@ -73,9 +74,4 @@ def validate_results(data: dict[str, Any] | Path) -> Results:
             data = json.loads(data.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise IfdError(f"{data}: not a readable results.json ({exc})") from exc
-    try:
-        return Results.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise IfdError(f"results.json does not follow CONTRACT.md: {where}: {first['msg']}") from exc
+    return validate(Results, data, "results.json does not follow CONTRACT.md", error=IfdError)

@@ -17,6 +17,17 @@ def _plt():  # noqa: ANN202
     return plt
 
 
+def save_figure(fig: object, out: Path, dpi: int = 110) -> Path:
+    """Lay out, write `fig` as PNG to `out` (parents created) and close it."""
+    plt = _plt()
+    fig.tight_layout()  # type: ignore[attr-defined]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)  # type: ignore[attr-defined]
+    plt.close(fig)
+    return out
+
+
 def matrix_heatmap(rows: Sequence[Sequence[float]], names: Sequence[str], out: Path, title: str = "AUC a[t][i]") -> Path:
     """Heatmap of the lower-triangular matrix, one annotated cell per (trained up to t, tested on i)."""
     plt = _plt()
@@ -34,12 +45,7 @@ def matrix_heatmap(rows: Sequence[Sequence[float]], names: Sequence[str], out: P
     ax.set_xlabel("tested on task i")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def forgetting_curves(
@@ -62,9 +68,4 @@ def forgetting_curves(
     axes[0][0].set_ylabel("AUC")
     axes[0][-1].legend(fontsize=7, loc="lower left")
     fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)

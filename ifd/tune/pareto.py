@@ -37,6 +37,8 @@ def plot_front(points: Sequence[dict[str, Any]], front: Sequence[dict[str, Any]]
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ifd.eval.plots import save_figure
+
     fig, ax = plt.subplots(figsize=(6.0, 4.2))
     ax.scatter([p["AF"] for p in points], [p["AA"] for p in points], s=18, color="0.6", label="trials")
     ordered = sorted(front, key=lambda p: p["AF"])
@@ -48,9 +50,4 @@ def plot_front(points: Sequence[dict[str, Any]], front: Sequence[dict[str, Any]]
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
