@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-fast lint mlflow prefect clean
+.PHONY: venv demo test test-fast lint repro mlflow prefect clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,11 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ifd flows registry monitoring tests
+
+# The research path of dvc.yaml (synth -> train -> evaluate); its commands call `ifd`, so the venv goes on PATH.
+repro: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+	$(BIN)/dvc metrics show
 
 # MLflow tracking server + UI on http://127.0.0.1:5000 over the workspace's own store (the SQLite file
 # and artifact folder `ifd` writes to without a server); new artifacts are proxied into .ifd/mlartifacts.

@@ -24,7 +24,7 @@ def prefect_server() -> Iterator[None]:
     """A temporary Prefect server for the whole session (it takes ~20 s to start)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_test_harness(server_startup_timeout=300):
         yield
 
 
