@@ -2,7 +2,7 @@
 # Regenerate every benchmark in benchmarks/ (see README.md). Hours on a 2-core CPU: the full strategy
 # campaign dominates. Override SEEDS / THREADS / JOBS / COST_EPOCHS / PY / IFD in the environment; pass
 # stage names to run only some: ./benchmarks/run_all.sh throughput cost. The campaign in README.md ran as
-#   THREADS=1 JOBS=2 ./benchmarks/run_all.sh transfer bench && ./benchmarks/run_all.sh cost monitor load
+#   THREADS=1 JOBS=2 ./benchmarks/run_all.sh bench && ./benchmarks/run_all.sh cost demo monitor load
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -11,7 +11,7 @@ SEEDS=${SEEDS:-3}
 THREADS=${THREADS:-}
 JOBS=${JOBS:-1}
 COST_EPOCHS=${COST_EPOCHS:-4}
-STAGES=${*:-transfer throughput bench cost}
+STAGES=${*:-transfer throughput bench cost demo monitor load}
 ALL=lid,lid-no-ida,lid-no-iso,lid-no-dr,lid-no-lsda,lid-random-replay,finetune,naive,replay,ewc,lwf,der,gdumb,agem,icarl,joint
 thread_flag=()
 [ -n "$THREADS" ] && thread_flag=(--threads "$THREADS")
@@ -31,6 +31,13 @@ for stage in $STAGES; do
         --jobs "$JOBS" --reuse "${thread_flag[@]}" ;;
     cost)       # time per increment, LID vs joint, 10-task stream -> cost_growth.{md,png,json}
       $PY benchmarks/cost_growth.py --tasks 10 --seeds 1 --epochs "$COST_EPOCHS" "${thread_flag[@]}" ;;
-    *) echo "unknown stage $stage (known: transfer throughput bench cost)" >&2; exit 2 ;;
+    demo)       # the whole loop, timed; its workspace feeds the monitor and load stages -> demo.json
+      rm -rf .ifd/demo
+      /usr/bin/time -f "demo wall %e s" $IFD demo --workspace .ifd/demo --json > benchmarks/demo.json ;;
+    monitor)    # false alarms on known data, detection of held-out generators -> monitor_alarms.{md,json}
+      $PY benchmarks/monitor_alarms.py --workspace .ifd/demo --seeds 10 ;;
+    load)       # the scoring API under concurrent clients -> load_test.{md,json}
+      $PY benchmarks/load_test.py --workspace .ifd/demo --duration 30 --clients 4 ;;
+    *) echo "unknown stage $stage (known: transfer throughput bench cost demo monitor load)" >&2; exit 2 ;;
   esac
 done
