@@ -55,7 +55,7 @@ def main() -> int:
     all_tasks = tasks_from_dirs([ws.batch_dir(n) for n in versions[-1].tasks])
     rows = []
     for info in versions:
-        state = IncrementalState.load(reg.download_state(ws, info.version, ws.state_dir / "models" / f"v{info.version}"))
+        state = IncrementalState.load(reg.download_state(ws, info.version))
         k = len(state.task_names)
         known, unseen = all_tasks[:k], all_tasks[k : k + 1]
         scorer = DetectorScorer(state, threshold=policy.threshold)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-def _pm(stat: dict | None) -> str:
-    if not stat or stat.get("mean") is None:
-        return "-"
-    return f"{stat['mean']:.3f} ± {stat['std']:.3f}"
+from ifd.bench.report_md import mean_std  # noqa: E402
 
 
 def table(results: dict, names: list[str]) -> str:
@@ -37,7 +36,7 @@ def table(results: dict, names: list[str]) -> str:
         per_inc = sum(times) / len(times) if times else float("nan")
         gap = "-" if lid_aa is None or name == "lid" else f"{e['AA']['mean'] - lid_aa:+.3f}"
         lines.append(
-            f"| {name} | {len(e['seeds'])} | {_pm(e['AA'])} | {_pm(e['AF'])} | {_pm(e.get('AF_chaudhry'))} | {gap} "
+            f"| {name} | {len(e['seeds'])} | {mean_std(e['AA'])} | {mean_std(e['AF'])} | {mean_std(e.get('AF_chaudhry'))} | {gap} "
             f"| {e['replay_samples']} | {per_inc:.0f} | {e['peak_rss_mb']:.0f} |"
         )
     return "\n".join(lines)

@@ -10,6 +10,7 @@ from prefect.events import emit_event
 
 from ifd.data import ingest
 from ifd.data.ingest_config import IngestConfig
+from ifd.lifecycle.worker import EVENT
 from ifd.workspace import Workspace
 
 
@@ -40,7 +41,7 @@ def ingest_flow(
     finally:
         ingest.discard_staged(staged)
     emit_event(
-        event="ifd.batch.landed",
+        event=EVENT,
         resource={"prefect.resource.id": f"ifd.batch.{name}", "ifd.workspace": str(Workspace.at(root).root)},
         payload={"name": name, "data_version": result["data_version"], "workspace": str(Workspace.at(root).root)},
     )

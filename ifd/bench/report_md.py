@@ -66,7 +66,8 @@ def aa_curves(curves: Mapping[str, list[list[float]]], out: Path) -> Path:
     return out
 
 
-def _pm(s: Mapping[str, float] | None) -> str:
+def mean_std(s: Mapping[str, float] | None) -> str:
+    """`mean ± std` of a results.json statistic, `-` when missing."""
     return "-" if s is None or s.get("mean") is None else f"{s['mean']:.3f} ± {s['std']:.3f}"
 
 
@@ -109,7 +110,7 @@ def results_markdown(results: Mapping[str, Any], plots: Mapping[str, str]) -> st
         times = e["time_per_task_s"]
         final = " | ".join(_num(e["final_auc"].get(t)) for t in tasks)
         lines.append(
-            f"| {name} | {_pm(e['AA'])} | {_pm(e['AF'])} | {_pm(e.get('AF_chaudhry'))} | {final} | "
+            f"| {name} | {mean_std(e['AA'])} | {mean_std(e['AF'])} | {mean_std(e.get('AF_chaudhry'))} | {final} | "
             f"{sum(times) / len(times):.2f} ({times[0]:.2f} -> {times[-1]:.2f}) | "
             f"{e['peak_rss_mb']:.0f} ({e.get('rss_after_imports_mb', 0):.0f}) | "
             f"{e.get('replay_samples', 0)} / {_bytes(e['replay_bytes'])} |"

@@ -28,7 +28,7 @@ def load_model_state(ws: Workspace, ref: str) -> tuple[Any, dict[str, Any]]:
     from ifd.tracking import model_registry as reg
 
     info = reg.resolve(ws, ref)
-    state_file = reg.download_state(ws, info.version, ws.state_dir / "models" / f"v{info.version}")
+    state_file = reg.download_state(ws, info.version)
     return IncrementalState.load(state_file), {"model": info.uri, "version": info.version, "aliases": info.aliases}
 
 

@@ -20,7 +20,6 @@ from typing import Any
 
 from registry.policy import GatePolicy
 
-RULES = ("old_task_auc_drop", "new_task_auc", "aa_drop")
 EPS = 1e-9
 """Tolerance for float noise: a drop of exactly the limit passes."""
 
@@ -36,6 +35,11 @@ class RuleResult:
     limit: float | None
     detail: str
     per_task: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        """`skipped` (no champion to compare with), `passed` or `failed`."""
+        return "skipped" if not self.applied else ("passed" if self.passed else "failed")
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class GateReport:
 
     def text(self) -> str:
         head = "gate passed" if self.passed else f"gate FAILED: {', '.join(self.failed_rules())}"
-        return "\n".join([head, *(f"  [{_mark(r)}] {r.rule}: {r.detail}" for r in self.rules)])
+        return "\n".join([head, *(f"  [{r.verdict}] {r.rule}: {r.detail}" for r in self.rules)])
 
     def tags(self) -> dict[str, str]:
         """Short tags for the registry: `gate` plus one `gate.<rule>` line with the numbers per rule."""
@@ -78,12 +82,8 @@ class GateReport:
         if not self.passed:
             tags["gate.failed_rules"] = ",".join(self.failed_rules())
         for r in self.rules:
-            tags[f"gate.{r.rule}"] = f"{_mark(r)}: {r.detail}"
+            tags[f"gate.{r.rule}"] = f"{r.verdict}: {r.detail}"
         return tags
-
-
-def _mark(r: RuleResult) -> str:
-    return "skipped" if not r.applied else ("passed" if r.passed else "failed")
 
 
 def _fmt(x: float | None) -> str:

@@ -29,7 +29,7 @@ def model_card(state: Any, summary: dict[str, Any], gate: Any, data_version: str
         "",
         "| rule | verdict | detail |",
         "|---|---|---|",
-        *(f"| {r.rule} | {'skipped' if not r.applied else ('passed' if r.passed else 'failed')} | {r.detail} |" for r in gate.rules),
+        *(f"| {r.rule} | {r.verdict} | {r.detail} |" for r in gate.rules),
         "",
         "## Retention",
         f"AA {summary['AA']:.4f} · AF {summary['AF']:.4f} · AF (Chaudhry) {summary['AF_chaudhry']:.4f} · BWT {summary['BWT']:+.4f} · AA (ACC) {summary['AA_acc']:.4f}",

@@ -72,7 +72,7 @@ def fetch_champion(ws: Workspace, progress: Progress = say) -> dict[str, Any]:
     if found is None:
         progress("[retrain] no champion yet: the first version starts from a fresh detector")
         return {}
-    path = download_state(ws, found.version, ws.state_dir / "champions" / f"v{found.version}")
+    path = download_state(ws, found.version)
     progress(f"[retrain] champion: version {found.version} ({', '.join(found.tasks)})")
     return {"version": found.version, "state": str(path), "tasks": found.tasks}
 

@@ -120,6 +120,8 @@ def _plots(ws: Workspace, ref: Reference, p: np.ndarray, version: str) -> dict[s
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ifd.eval.plots import save_figure
+
     out = monitoring_dir(ws) / f"scores-{version}.png"
     fig, ax = plt.subplots(figsize=(5, 3.2))
     bins = np.linspace(0, 1, 21)
@@ -129,10 +131,7 @@ def _plots(ws: Workspace, ref: Reference, p: np.ndarray, version: str) -> dict[s
     ax.set_xlabel("p(fake)")
     ax.legend()
     ax.set_title(f"score distribution, version {version}")
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return {"scores": str(out)}
+    return {"scores": str(save_figure(fig, out, dpi=100))}
 
 
 def markdown(report: MonitorReport) -> str:

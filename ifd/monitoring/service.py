@@ -22,7 +22,7 @@ def monitor_champion(root: str, policy_path: str | None = None, holdout: bool = 
     info = reg.version_by_alias(ws, reg.CHAMPION)
     if info is None:
         raise IfdError("no champion to monitor yet: approve a version with `ifd approve VERSION`")
-    state = IncrementalState.load(reg.download_state(ws, info.version, ws.state_dir / "models" / f"v{info.version}"))
+    state = IncrementalState.load(reg.download_state(ws, info.version))
     missing = [n for n in state.task_names if not (ws.batch_dir(n) / "manifest.csv").is_file()]
     if missing:
         raise IfdError(f"the champion learned {missing}, which are not in {ws.batches_dir}; check out the data version it was trained on")

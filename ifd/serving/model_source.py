@@ -42,7 +42,7 @@ class ModelSource:
             from ifd.tracking import model_registry as reg
             from ifd.train.state import IncrementalState
 
-            path = reg.download_state(self.ws, version, self.ws.state_dir / "models" / f"v{version}")
+            path = reg.download_state(self.ws, version)
             self._cache = {version: DetectorScorer(IncrementalState.load(path), threshold=self.threshold), **self._cache}
             for old in list(self._cache)[3:]:  # keep the last few versions (a rollback is then instant)
                 self._cache.pop(old)

@@ -13,7 +13,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +54,6 @@ class VersionInfo:
     def tasks(self) -> list[str]:
         raw = self.tags.get("tasks", "")
         return [t for t in raw.split(",") if t]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "uri": self.uri, "tasks": self.tasks}
 
 
 def _info(mv: Any, aliases: list[str] | None = None) -> VersionInfo:
@@ -116,9 +113,7 @@ def get_version(ws: Workspace, version: str | int) -> VersionInfo:
                 raise RegistryError(f"{MODEL_NAME} has no version {version}; see `ifd registry`") from None
             raise
 
-    mv = _call(f"read version {version}", get)
-    aliases = [a for a, v in _aliases(ws).items() if v == version]
-    return _info(mv, aliases)
+    return _info(_call(f"read version {version}", get))
 
 
 def version_by_alias(ws: Workspace, alias: str) -> VersionInfo | None:
@@ -231,12 +226,13 @@ def _ensure_model(ws: Workspace) -> None:
     _call("create registered model", create)
 
 
-def download_state(ws: Workspace, version: str, dest: Path) -> Path:
-    """The version's detector state file, downloaded (once) into `dest/state.pt`."""
+def download_state(ws: Workspace, version: str, dest: Path | None = None) -> Path:
+    """The version's detector state file, downloaded (once) into `dest/state.pt`; by default the workspace's
+    one local copy per version, `.ifd/models/v<N>/`, shared by retrain, evaluate, serving and the monitor."""
     from ifd.tracking.fluent import using_store
     from ifd.tracking.pyfunc_model import STATE_ARTIFACT
 
-    dest = Path(dest)
+    dest = Path(dest) if dest is not None else ws.state_dir / "models" / f"v{version}"
     target = dest / "state.pt"
     if target.is_file():
         return target

@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +46,6 @@ class RunRecord:
     version_tags: dict[str, str] = field(default_factory=dict)
     model_metadata: dict[str, Any] = field(default_factory=dict)
     version_description: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def log_retrain(
