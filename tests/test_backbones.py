@@ -100,3 +100,13 @@ def test_default_cnns_have_no_train_eval_gap(name: str) -> None:
     teacher = copy.deepcopy(student).eval()
     x = torch.randn(4, 3, 32, 32)
     assert torch.allclose(student(x), teacher(x), atol=1e-5)
+
+
+def test_efficientnet_pytorch_layout_loads_through_backbone_weights() -> None:
+    """A timm EfficientNet name plus a file in the efficientnet_pytorch layout: renamed on load, as the named backbone."""
+    from ifd.models.efficientnet_weights import lite0_wheel_file
+
+    by_file = create_backbone("tf_efficientnet_lite0", weights=lite0_wheel_file(), img_size=32).eval()
+    named = create_backbone("efficientnet_lite0.imagenet", img_size=32).eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(by_file(x), named(x))

@@ -2,8 +2,9 @@
 
 Defaults follow the paper where it speaks (loss weights, optimiser, replay budget, IDA g = 0.001);
 `epochs` is sized for CPU training on the synthetic stream (the paper trains 20 epochs at 256 px on a
-GPU). Presets are YAML deltas over these defaults in ifd/continual/presets/<name>.yaml; ablation
-variants (`lid-no-ida`, ...) are deltas too.
+GPU). Presets are YAML deltas over these defaults in ifd/continual/presets/<name>.yaml (a preset may
+start from another with `extends: NAME`); ablation variants (`lid-no-ida`, ...) are deltas too. Keys
+listed in `fixed` (the command line's own settings) keep their value under any preset or variant.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ifd.errors import UnknownNameError
+from ifd.errors import ConfigError, IfdError, UnknownNameError
 from ifd.typed_yaml import read_mapping, validate
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -68,7 +69,52 @@ class LIDConfig(BaseModel):
     stability: Literal["cosine", "dot"] = "cosine"
     features_only: bool = False
 
+    bn_stats: Literal["train", "freeze_after_first_task", "frozen"] = "freeze_after_first_task"
+    """BatchNorm running statistics while training: `train` updates them on every task; the default
+    freezes them (BN layers in eval mode, affine weights still learned) from the second task on, so the
+    student computes exactly the frozen teacher's features at a task's first step and the statistics of
+    old tasks do not drift toward the new one; `frozen` keeps them from task 0 (e.g. ImageNet's)."""
+
+    augment: bool = False
+    """Augment every new and replayed training image with `augmentations` (never evaluation images)."""
+    augmentations: dict[str, dict[str, Any]] = Field(default_factory=lambda: _default_augmentations())
+    """Registered image transforms (ifd/data/augment) in the order applied, each with its keyword arguments."""
+
+    num_workers: int = Field(0, ge=0)
+    """DataLoader worker processes for the training data (0: load in the training process)."""
+    pin_memory: bool = True
+    """Pin host memory of training batches when training on CUDA (ignored on the CPU)."""
+    persistent_workers: bool = True
+    """Keep the workers (and the decoded images they cached) alive between epochs of a task."""
+    image_cache_mb: int = Field(2048, ge=0)
+    """Decoded images kept in RAM (uint8, per size) for the sequence; 0 decodes every read."""
+    precision: Literal["32", "16-mixed", "bf16-mixed"] = "32"
+    """Lightning precision of training; `16-mixed` needs CUDA, evaluation always runs in float32."""
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+
+    fixed: list[str] = Field(default_factory=list)
+    """Keys a preset or variant applied on top of this config may not change (the command line's own)."""
+
     seed: int = Field(0, ge=0)
+
+    @field_validator("augmentations")
+    @classmethod
+    def _known_augmentations(cls, spec: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from ifd.data.augment import build_augment
+
+        try:
+            build_augment(spec)
+        except IfdError as exc:  # as a validation error, so the message names the config and the field
+            raise ValueError(str(exc)) from None
+        return spec
+
+    @field_validator("fixed")
+    @classmethod
+    def _known_fields(cls, keys: list[str]) -> list[str]:
+        unknown = sorted(set(keys) - set(cls.model_fields))
+        if unknown:
+            raise ValueError(f"unknown config key(s) {unknown}")
+        return sorted(set(keys))
 
     @field_validator("augmenter")
     @classmethod
@@ -91,6 +137,12 @@ class LIDConfig(BaseModel):
         }
 
 
+def _default_augmentations() -> dict[str, dict[str, Any]]:
+    from ifd.data.augment import DEFAULT_AUGMENTATIONS
+
+    return {k: dict(v) for k, v in DEFAULT_AUGMENTATIONS.items()}
+
+
 VARIANTS: dict[str, dict[str, Any]] = {
     "lid": {},
     "lid-no-ida": {"use_ida": False},
@@ -106,12 +158,18 @@ def known_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
-def preset_deltas(name: str) -> dict[str, Any]:
-    """The deltas of preset `name` (ifd/continual/presets/<name>.yaml)."""
+def preset_deltas(name: str, _chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The deltas of preset `name` (ifd/continual/presets/<name>.yaml), over those of the preset it `extends`."""
     path = PRESET_DIR / f"{name}.yaml"
     if not path.is_file():
         raise UnknownNameError("LID preset", name, known_presets())
-    return read_mapping(path, "preset")
+    if name in _chain:
+        raise ConfigError(f"preset {name!r} extends itself through {' -> '.join(_chain)}")
+    deltas = read_mapping(path, "preset")
+    parent = deltas.pop("extends", None)
+    if parent is None:
+        return deltas
+    return {**preset_deltas(str(parent), (*_chain, name)), **deltas}
 
 
 def _validate(values: dict[str, Any], where: str) -> LIDConfig:
@@ -123,6 +181,12 @@ def load_lid_config(preset: str | None = None, overrides: dict[str, Any] | None 
     values = preset_deltas(preset) if preset else {}
     values.update(overrides or {})
     return _validate(values, f"LID config (preset {preset!r})")
+
+
+def apply_deltas(base: LIDConfig, deltas: dict[str, Any], where: str) -> LIDConfig:
+    """`base` with `deltas` on top, except the keys `base.fixed` holds (they keep base's value)."""
+    kept = {k: v for k, v in deltas.items() if k not in base.fixed}
+    return _validate({**base.model_dump(), **kept}, where)
 
 
 def load_preset(name: str) -> LIDConfig:
@@ -139,12 +203,13 @@ def variant_config(name: str, base: LIDConfig | None = None) -> LIDConfig:
         deltas = VARIANTS[name]
     else:
         raise UnknownNameError("LID variant", name, [*VARIANTS, "lid:<preset>"])
-    return _validate({**base.model_dump(), **deltas}, f"LID variant {name!r}")
+    return apply_deltas(base, deltas, f"LID variant {name!r}")
 
 
 __all__ = [
     "LIDConfig",
     "VARIANTS",
+    "apply_deltas",
     "known_presets",
     "load_lid_config",
     "load_preset",

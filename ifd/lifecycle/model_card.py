@@ -41,6 +41,7 @@ def model_card(state: Any, summary: dict[str, Any], gate: Any, data_version: str
             for i, n in enumerate(names)
         ),
         "",
+        *_video_lines(state.matrix),
         "The full a[t][i] matrix is logged as the tables `matrix_auc.json` / `matrix_acc.json` and the plot",
         "`matrix_auc.png`; `forgetting.png` shows each task's AUC as later tasks are learned.",
         "",
@@ -59,3 +60,27 @@ def model_card(state: Any, summary: dict[str, Any], gate: Any, data_version: str
         "",
     ]
     return "\n".join(lines)
+
+
+def _video_lines(matrix: Any) -> list[str]:
+    """Video-level AUC (frame scores averaged per video) where a task's test frames share video ids."""
+    from ifd.eval.video import video_summary
+
+    if matrix is None or not matrix.has_video:
+        return ["Frame-level AUC only: no two test frames of a task share a video id.", ""]
+    video = video_summary(matrix)
+    rows = matrix.video_rows()
+    return [
+        "Video-level AUC (mean score of a video's frames; a video = task, label, source_id): "
+        f"AA {_cell(video['AA_video'])} over {video['video_tasks']} task(s) with videos; the whole matrix is the "
+        "table `matrix_auc_video.json`.",
+        "",
+        "| task | video AUC now | video AUC right after learning it |",
+        "|---|---|---|",
+        *(f"| {n} | {_cell(rows[-1][i])} | {_cell(rows[i][i])} |" for i, n in enumerate(matrix.task_names)),
+        "",
+    ]
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

@@ -2,7 +2,9 @@
 
 Every backbone maps images (B, 3, S, S) to pooled features (B, D) and exposes `num_features` = D.
 Nothing is ever downloaded: timm models are built with `pretrained=False`, and weights come only
-from a local file (`.safetensors`, or a PyTorch state dict read with `weights_only=True`).
+from a local file (`.safetensors`, or a PyTorch state dict read with `weights_only=True`; files in the
+efficientnet_pytorch layout are renamed onto timm's EfficientNets). Named ImageNet backbones
+(`efficientnet_lite0.imagenet`, ...; ifd/models/pretrained.py) find their file themselves.
 A new backbone is a timm name (zero files) or one file that registers a factory in `BACKBONES`.
 """
 
@@ -16,14 +18,31 @@ import torch
 from torch import nn
 
 from ifd.errors import IfdError, UnknownNameError
-from ifd.models import ifd_cnn  # noqa: F401  (registers ifd's own backbones)
+from ifd.models import (
+    ifd_cnn,  # noqa: F401  (registers ifd's own backbones)
+    plain_cnn,  # noqa: F401  (registers the plain BatchNorm CNN)
+)
+from ifd.models.efficientnet_weights import efficientnet_pytorch_to_timm, is_efficientnet_pytorch_layout
+from ifd.models.pretrained import PRETRAINED
 from ifd.models.registry import BACKBONES
 
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module")
 
 
-def create_backbone(name: str, weights: Path | None = None, img_size: int = 64) -> nn.Module:
-    """Build backbone `name` (ifd registry first, then timm) and load local `weights` if given."""
+def create_backbone(
+    name: str, weights: Path | None = None, img_size: int = 64, pretrained: bool = True
+) -> nn.Module:
+    """Build backbone `name` (ifd registry, named ImageNet backbones, then timm) and load local `weights`.
+
+    A named ImageNet backbone loads its own file unless `weights` names another; with `pretrained`
+    off it loads nothing (the caller is about to load a saved detector's weights over it).
+    """
+    if name in PRETRAINED:
+        spec = PRETRAINED.get(name)
+        inner = _create_timm(spec.timm_name, img_size)
+        if pretrained:
+            load_backbone_weights(inner, Path(weights) if weights is not None else spec.locate(), name)
+        return TimmBackbone(inner, img_size)
     if name in BACKBONES:
         model = BACKBONES.get(name)(img_size)
         if weights is not None:
@@ -57,15 +76,15 @@ class TimmBackbone(nn.Module):
 
 
 def known_backbones() -> list[str]:
-    """ifd's own backbone names (any name from `timm.list_models()` works too)."""
-    return BACKBONES.names()
+    """ifd's own and the named ImageNet backbones (any name from `timm.list_models()` works too)."""
+    return sorted([*BACKBONES.names(), *PRETRAINED.names()])
 
 
 def _create_timm(name: str, img_size: int) -> nn.Module:
     import timm
 
     if not timm.is_model(name):
-        known = [*BACKBONES.names(), "<any name from timm.list_models()>"]
+        known = [*known_backbones(), "<any name from timm.list_models()>"]
         raise UnknownNameError("backbone", name, known)
     try:
         return timm.create_model(name, pretrained=False, num_classes=0, img_size=img_size)
@@ -101,6 +120,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 def load_backbone_weights(model: nn.Module, path: Path, name: str = "backbone") -> None:
     """Load `path` into `model`; classifier weights of the source are ignored, anything else must match."""
     state = read_state_dict(path)
+    if is_efficientnet_pytorch_layout(state) and hasattr(model, "conv_stem"):
+        state = efficientnet_pytorch_to_timm(state, model)
     own = model.state_dict()
     if state and not any(k in own for k in state) and all(k.startswith("model.") for k in state):
         state = {k.removeprefix("model."): v for k, v in state.items()}

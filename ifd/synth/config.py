@@ -9,7 +9,9 @@ class SynthConfig(BaseModel):
     """A stream of `tasks` batches; `per_class` reals and as many fakes per batch, `size` px squares.
 
     `families` names the generator families in stream order; `None` takes the registered default
-    order. Task i uses family i mod len(families): a list shorter than `tasks` is cycled, each repeat
+    order; a set name stands for its families (`default`: the six of the default order, `lowfreq`:
+    the weak low-frequency three, `widened`: the six then the three; `ifd.synth.families.FAMILY_SETS`).
+    Task i uses family i mod len(families): a list shorter than `tasks` is cycled, each repeat
     getting other parameters and a numbered name (`checkerboard2`); a longer one is cut after `tasks`.
     Splits are drawn by source_id with the three fractions.
     """

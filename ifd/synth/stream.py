@@ -39,11 +39,10 @@ class TaskPlan:
 
 def plan_tasks(cfg: SynthConfig) -> list[TaskPlan]:
     """Task names and families in stream order; repeats of a family are numbered (`warp`, `warp2`, ...)."""
-    from ifd.synth.families import DEFAULT_ORDER, FAMILIES
+    from ifd.synth.families import DEFAULT_ORDER, expand_families
 
-    order = list(cfg.families) if cfg.families else list(DEFAULT_ORDER)
-    for name in order:
-        FAMILIES.get(name)  # unknown names fail here, with the list of known ones
+    # set names (`widened`, `lowfreq`) expand in place; unknown names fail here, with the known ones
+    order = expand_families(cfg.families) if cfg.families else list(DEFAULT_ORDER)
     seen: dict[str, int] = {}
     plans = []
     for i in range(cfg.tasks):

@@ -8,7 +8,12 @@ references of the replay store. In features-only mode the store keeps no image r
 replay samples then enter the batch as stored features (`replay_features`, `replay_y`, `replay_task`).
 
 The order of every epoch depends only on (seed, epoch), so a run resumed from an epoch checkpoint sees
-the same batches as an uninterrupted one.
+the same batches as an uninterrupted one. With `augment` on, new and replayed images are augmented
+(ifd/data/augment) with a seed the sampler draws per sample from a second generator seeded by
+(seed, epoch): resumed runs augment identically, and the batches are the same with augmentation on or
+off. Loading: `num_workers` worker processes (persistent across the task's epochs with
+`persistent_workers`, each keeping its own warm decoded-image cache with 1/num_workers of the budget),
+pinned memory when the batches go to a CUDA device.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ifd.data.image_dataset import ImageCache, TaskImageDataset, to_model_input
+from ifd.data.image_dataset import Augment, ImageCache, SampleKey, TaskImageDataset, split_key, to_model_input
 from ifd.data.tasks import TaskData
 
 
@@ -35,12 +40,14 @@ class ReplayDataset(Dataset):
         img_size: int,
         features_only: bool,
         cache: ImageCache,
+        augment: Augment | None = None,
     ) -> None:
         self.entries = entries
         self.roots = dict(roots)
         self.img_size = img_size
         self.features_only = features_only
         self.cache = cache
+        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -49,7 +56,8 @@ class ReplayDataset(Dataset):
         root = self.roots.get(entry.task_name, Path(entry.batch))
         return Path(root) / entry.path
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, key: SampleKey) -> dict[str, torch.Tensor]:
+        i, seed = split_key(key)
         e = self.entries[i]
         item = {
             "y": torch.tensor(int(e.label), dtype=torch.long),
@@ -58,7 +66,10 @@ class ReplayDataset(Dataset):
         if self.features_only:
             item["feature"] = e.feature.detach().float()
         else:
-            item["x"] = to_model_input(self.cache.get(self.image_path(e), self.img_size))
+            pixels = self.cache.get(self.image_path(e), self.img_size)
+            if self.augment is not None and seed is not None:
+                pixels = self.augment(pixels, seed)
+            item["x"] = to_model_input(pixels)
             item["is_replay"] = torch.tensor(True)
             item["idx"] = torch.tensor(-1, dtype=torch.long)
         return item
@@ -74,11 +85,13 @@ class IncrementDataset(Dataset):
     def __len__(self) -> int:
         return len(self.new) + (len(self.replay) if self.replay is not None else 0)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, key: SampleKey) -> dict[str, torch.Tensor]:
+        i, seed = split_key(key)
         if i < len(self.new):
-            return self.new[i]
+            return self.new[i if seed is None else (i, seed)]
         assert self.replay is not None
-        return self.replay[i - len(self.new)]
+        j = i - len(self.new)
+        return self.replay[j if seed is None else (j, seed)]
 
 
 class _EpochClock:
@@ -97,9 +110,10 @@ class _EpochClock:
         return 0
 
 
-class ReplayBatchSampler(Sampler[list[int]]):
+class ReplayBatchSampler(Sampler[list[SampleKey]]):
     """Shuffled new-sample batches, each topped up with `per_group` samples of every replay group, or
-    with `total` replay samples spread evenly over the groups when `total` > 0.
+    with `total` replay samples spread evenly over the groups when `total` > 0. With `augment_seeds`,
+    every index comes as `(index, seed)`: the seed of that sample's augmentation.
 
     A group is one (old task, class); its indices are offsets into `IncrementDataset`. Batches with
     fewer than 2 images are dropped (batch norm and contrastive losses need pairs).
@@ -114,8 +128,10 @@ class ReplayBatchSampler(Sampler[list[int]]):
         seed: int,
         replay_has_images: bool = True,
         total: int = 0,
+        augment_seeds: bool = False,
     ) -> None:
         self.n_new = n_new
+        self.augment_seeds = augment_seeds
         self.total = total
         self.replay_has_images = replay_has_images
         self.groups = [g for g in groups if len(g) > 0]
@@ -137,8 +153,10 @@ class ReplayBatchSampler(Sampler[list[int]]):
     def __len__(self) -> int:
         return len(self._chunks())
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[SampleKey]]:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.sampler.epoch)
+        # augmentation seeds from a generator of their own: the batches are the same with augmentation off or on
+        aug_gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.sampler.epoch + 7_919)
         order = torch.randperm(self.n_new, generator=gen).tolist()
         start = 0
         for size in self._chunks():
@@ -147,7 +165,11 @@ class ReplayBatchSampler(Sampler[list[int]]):
             for g, k in zip(self.groups, self._per_group_counts(gen), strict=True):
                 pick = torch.randperm(len(g), generator=gen)[: min(k, len(g))]
                 batch.extend(g[pick].tolist())
-            yield batch
+            if self.augment_seeds:
+                seeds = torch.randint(0, 2**31 - 1, (len(batch),), generator=aug_gen).tolist()
+                yield list(zip(batch, seeds, strict=True))
+            else:
+                yield batch
 
     def _per_group_counts(self, gen: torch.Generator) -> list[int]:
         if self.total <= 0 or not self.groups:
@@ -183,7 +205,7 @@ class TaskIncrementDataModule(pl.LightningDataModule):
         roots: Mapping[str, Path] | None = None,
         cache: ImageCache | None = None,
         seed: int = 0,
-        num_workers: int = 0,
+        num_workers: int | None = None,
     ) -> None:
         super().__init__()
         self.task = task
@@ -193,7 +215,8 @@ class TaskIncrementDataModule(pl.LightningDataModule):
         self.roots = dict(roots or {})
         self.cache = cache if cache is not None else ImageCache()
         self.seed = seed
-        self.num_workers = num_workers
+        self.num_workers = int(getattr(cfg, "num_workers", 0)) if num_workers is None else num_workers
+        self.augment = _augment(cfg)
         self.dataset: IncrementDataset | None = None
         self.batch_sampler: ReplayBatchSampler | None = None
 
@@ -201,13 +224,18 @@ class TaskIncrementDataModule(pl.LightningDataModule):
         if self.dataset is not None:
             return
         new = TaskImageDataset(
-            self.task.root, self.task.split("train"), self.cfg.img_size, self.task_index, cache=self.cache
+            self.task.root,
+            self.task.split("train"),
+            self.cfg.img_size,
+            self.task_index,
+            cache=self.cache,
+            augment=self.augment,
         )
         entries, groups = self._replay_groups(offset=len(new))
         replay = None
         if entries:
             replay = ReplayDataset(
-                entries, self.roots, self.cfg.img_size, bool(self.cfg.features_only), self.cache
+                entries, self.roots, self.cfg.img_size, bool(self.cfg.features_only), self.cache, self.augment
             )
         self.dataset = IncrementDataset(new, replay)
         self.batch_sampler = ReplayBatchSampler(
@@ -218,6 +246,7 @@ class TaskIncrementDataModule(pl.LightningDataModule):
             self.seed,
             replay_has_images=not bool(self.cfg.features_only),
             total=int(getattr(self.cfg, "replay_per_batch", 0)),
+            augment_seeds=self.augment is not None,
         )
 
     def _replay_groups(self, offset: int) -> tuple[list[Any], list[torch.Tensor]]:
@@ -237,16 +266,45 @@ class TaskIncrementDataModule(pl.LightningDataModule):
         return entries, groups
 
     def train_dataloader(self) -> DataLoader:
+        from ifd.train.trainer import uses_cuda
+
         self.setup("fit")
+        workers = self.num_workers
         return DataLoader(
             self.dataset,
             batch_sampler=self.batch_sampler,
             collate_fn=collate_increment,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            num_workers=workers,
+            pin_memory=bool(getattr(self.cfg, "pin_memory", True)) and uses_cuda(self.cfg),
+            persistent_workers=workers > 0 and bool(getattr(self.cfg, "persistent_workers", True)),
+            worker_init_fn=_share_cache_budget if workers > 0 else None,
+            # forked workers inherit the threads of whatever runs the training (a Prefect flow run's log and
+            # event workers, a server's loop) and die with them; a fork server starts them from a clean process
+            multiprocessing_context="forkserver" if workers > 0 else None,
         )
 
     def n_replay(self) -> int:
         self.setup("fit")
         assert self.dataset is not None
         return len(self.dataset) - len(self.dataset.new)
+
+
+def _share_cache_budget(worker_id: int) -> None:
+    """In a worker: its copy of the image cache gets 1/num_workers of the budget (the workers together
+    then hold at most `image_cache_mb`, however the shuffled batches spread the images over them)."""
+    from torch.utils.data import get_worker_info
+
+    info = get_worker_info()
+    if info is None:
+        return
+    cache = info.dataset.new.cache
+    cache.shrink(cache.max_bytes // max(1, info.num_workers))
+
+
+def _augment(cfg: Any) -> Augment | None:
+    """The training augmentation of `cfg` (None when `augment` is off)."""
+    if not getattr(cfg, "augment", False):
+        return None
+    from ifd.data.augment import build_augment
+
+    return build_augment(cfg.augmentations)

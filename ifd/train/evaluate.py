@@ -14,6 +14,7 @@ from torch import nn
 
 from ifd.data.image_dataset import ImageCache, TaskImageDataset
 from ifd.data.tasks import TaskData
+from ifd.eval.matrix import MatrixRow
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -63,6 +64,25 @@ def predict_task(
     return y, p, task.video_ids(task.split(split)), torch.cat(zs)
 
 
+def score_row(
+    model: nn.Module,
+    tasks_seen: Sequence[TaskData],
+    *,
+    img_size: int,
+    split: str = "test",
+    batch_size: int = 64,
+    cache: ImageCache | None = None,
+) -> MatrixRow:
+    """One row of the result matrix: frame-level AUC / ACC and video-level AUC on each task in `tasks_seen`."""
+    from ifd.eval.video import matrix_row
+
+    scores = []
+    for task in tasks_seen:
+        y, p, videos, _ = predict_task(model, task, split, img_size=img_size, batch_size=batch_size, cache=cache)
+        scores.append((y, p, videos))
+    return matrix_row(scores)
+
+
 def evaluate_row(
     model: nn.Module,
     tasks_seen: Sequence[TaskData],
@@ -72,13 +92,6 @@ def evaluate_row(
     batch_size: int = 64,
     cache: ImageCache | None = None,
 ) -> tuple[list[float], list[float]]:
-    """Frame-level AUC and ACC of `model` on each task in `tasks_seen` (one row of the result matrix)."""
-    from ifd.eval.scoring import frame_scores
-
-    aucs, accs = [], []
-    for task in tasks_seen:
-        y, p, _, _ = predict_task(model, task, split, img_size=img_size, batch_size=batch_size, cache=cache)
-        auc, acc = frame_scores(y, p)
-        aucs.append(float(auc))
-        accs.append(float(acc))
-    return aucs, accs
+    """Frame-level AUC and ACC of `model` on each task in `tasks_seen` (`score_row` without the video level)."""
+    row = score_row(model, tasks_seen, img_size=img_size, split=split, batch_size=batch_size, cache=cache)
+    return row.auc, row.acc

@@ -6,7 +6,9 @@ we reset it per task on purpose, because a new Trainer.fit builds a new one), an
 Alignment after every optimiser step once the first epoch of the task is done.
 
 Randomness inside a step (DR, LSDA, dropout) is seeded from (seed, task, global step), so a run resumed
-from a checkpoint takes the same steps as an uninterrupted one.
+from a checkpoint takes the same steps as an uninterrupted one. BatchNorm statistics of the student are
+frozen from the second task on (ifd/continual/batchnorm.py says why), so at a task's first step the
+student's features equal the teacher's and L_dis starts at zero.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import lightning.pytorch as pl
 import torch
 from torch import nn
 
+from ifd.continual.batchnorm import freeze_statistics, hold_statistics
 from ifd.continual.ida import align_heads
 from ifd.continual.lid_step import lid_losses
 
@@ -49,6 +52,8 @@ class LIDModule(pl.LightningModule):
         self._sums: dict[str, float] = {}
         self._count = 0
         self._generator: torch.Generator | None = None
+        self.freeze_bn = freeze_statistics(str(getattr(cfg, "bn_stats", "train")), task_index)
+        self.last_losses: dict[str, torch.Tensor] = {}
 
     @property
     def teacher(self) -> nn.Module | None:
@@ -64,6 +69,8 @@ class LIDModule(pl.LightningModule):
         return (self.seed * 1_000_003 + self.task_index * 10_007 + self.global_step) % (2**63 - 1)
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self.freeze_bn:  # after Lightning's model.train() of the epoch
+            hold_statistics(self.model)
         step_seed = self._step_seed()
         torch.manual_seed(step_seed)
         self._generator = torch.Generator(device=self.device).manual_seed(step_seed)
@@ -72,6 +79,7 @@ class LIDModule(pl.LightningModule):
         if self.teacher is not None:
             self.teacher.eval()
         losses = lid_losses(self.model, self.teacher, batch, self.cfg, self.centroids, self._generator)
+        self.last_losses = {k: v.detach() for k, v in losses.items()}
         for name, value in losses.items():
             self._sums[name] = self._sums.get(name, 0.0) + float(value.detach())
         self._count += 1

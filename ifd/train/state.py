@@ -117,7 +117,7 @@ def build_detector(cfg: Any, n_heads: int = 0, pretrained: bool = True) -> nn.Mo
 
     weights = getattr(cfg, "backbone_weights", None) if pretrained else None
     backbone = create_backbone(
-        cfg.backbone, weights=Path(weights) if weights else None, img_size=cfg.img_size
+        cfg.backbone, weights=Path(weights) if weights else None, img_size=cfg.img_size, pretrained=pretrained
     )
     model = IncrementalDetector(backbone)
     for _ in range(n_heads):

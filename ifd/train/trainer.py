@@ -1,7 +1,8 @@
 """A fresh Lightning Trainer for one task: epoch checkpoints into one folder, no logger, quiet.
 
 "Our loop over tasks, Lightning inside one task": every increment gets a new Trainer (and with it a new
-optimizer and scheduler). The trainer writes nothing into the working directory.
+optimizer and scheduler). The trainer writes nothing into the working directory. Accelerator and
+precision come from the config (`accelerator`, `precision`: 32 / 16-mixed / bf16-mixed).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+
+from ifd.errors import ConfigError
 
 LAST_CKPT = "last.ckpt"
 _QUIET_WARNINGS = (
@@ -42,9 +45,11 @@ def make_trainer(
     )
     # Bit-exact determinism on CUDA fails for some backward ops; warn there instead of raising.
     deterministic: bool | str = True if not torch.cuda.is_available() else "warn"
+    accelerator, precision = device_settings(cfg)
     return pl.Trainer(
         max_epochs=int(cfg.epochs),
-        accelerator=getattr(cfg, "accelerator", "auto"),
+        accelerator=accelerator,
+        precision=precision,  # type: ignore[arg-type]
         devices=1,
         logger=False,
         callbacks=[checkpoint, *callbacks],
@@ -54,6 +59,22 @@ def make_trainer(
         deterministic=deterministic,
         default_root_dir=root_dir,
     )
+
+
+def uses_cuda(cfg: Any) -> bool:
+    """Whether training with `cfg.accelerator` runs on a CUDA device here."""
+    return torch.cuda.is_available() and str(getattr(cfg, "accelerator", "auto")) in ("auto", "gpu", "cuda")
+
+
+def device_settings(cfg: Any) -> tuple[str, str]:
+    """(accelerator, precision) for Lightning; fp16 autocast on a CPU is refused with what to use instead."""
+    accelerator = str(getattr(cfg, "accelerator", "auto"))
+    precision = str(getattr(cfg, "precision", "32"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"accelerator {accelerator!r}: no CUDA device here; use accelerator: auto or cpu")
+    if precision == "16-mixed" and not uses_cuda(cfg):
+        raise ConfigError("precision 16-mixed needs a CUDA device; on the CPU use 32 or bf16-mixed")
+    return accelerator, precision
 
 
 def usable_checkpoint(ckpt_dir: Path) -> Path | None:
