@@ -117,6 +117,12 @@ def test_avalanche_strategy_fills_a_lower_triangular_matrix(name: str, stream: P
     else:
         assert result.replay_samples == 0
     assert (result.replay_bytes > 0) == (result.replay_samples > 0)
+    # scored like LID: raw-margin AUC (the bootstrap's per-image scores reproduce it), calibrated ACC
+    from sklearn.metrics import roc_auc_score
+
+    assert result.final_scores is not None
+    for auc, s in zip(result.matrix["auc"][-1], result.final_scores, strict=True):
+        assert roc_auc_score(s["y"], s["score"]) == pytest.approx(auc, abs=1e-9)
 
 
 def test_icarl_is_refused_with_its_reason(stream: Path, tmp_path: Path) -> None:
@@ -133,7 +139,7 @@ def test_our_af_equals_avalanches_forgetting_metric(name: str, flip_stream: Path
 
     result = run(name, flip_stream, tmp_path, peer=True, epochs=3, lr=0.01)
     assert_lower_triangular(result, 3)
-    acc = result.matrix["acc"] if result.matrix else []
+    acc = result.notes["matrix_acc_uncalibrated"]  # Avalanche's accuracy is argmax; ours is calibrated
     assert result.peer is not None and len(result.peer) == 3
     for t, peer in enumerate(result.peer):
         assert peer["accuracy"] == pytest.approx(acc[t], abs=1e-6)
@@ -152,7 +158,8 @@ def test_our_loop_strategies_fill_a_lower_triangular_matrix(name: str, stream: P
     if name == "lid":
         assert result.replay_samples == 3 * BUDGET and result.replay_bytes > 0
     if name == "joint":
-        assert result.replay_samples == 3 * 16  # every train image of the three tasks
+        assert result.replay_samples == 3 * 12  # every train image of the three tasks (4 of 16 held out as val)
+    assert result.final_scores is not None and [len(s["y"]) for s in result.final_scores] == [8, 8, 8]
     assert not any((tmp_path / name).rglob("*.pt")), "state files are removed after the run"
 
 
@@ -285,3 +292,71 @@ def test_throughput_measures_train_and_inference_rates() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(IfdError, match="CUDA"):
             measure("ifd_cnn_tiny", img_size=16, batch_size=8, device="cuda")
+
+
+def test_tuned_lr_and_coefficients_reach_the_avalanche_strategy(stream: Path, tmp_path: Path) -> None:
+    from ifd.bench.worker import run_one
+
+    spec = RunSpec(strategy="ewc", seed=0, stream=str(stream), lid=tiny_lid(), work_dir=str(tmp_path / "ewc"),
+                   baseline_params={"ewc": {"lr": 0.0123, "ewc_lambda": 7.0}})
+    result = run_one(spec, progress=lambda _: None)
+    assert result.ok, result.error
+    assert result.notes["hyperparameters"] == {"lr": 0.0123, "ewc_lambda": 7.0, "mode": "separate"}
+    spec = RunSpec(strategy="ewc", seed=0, stream=str(stream), lid=tiny_lid(), work_dir=str(tmp_path / "ewc-val"),
+                   eval_split="val")
+    on_val = run_one(spec, progress=lambda _: None)
+    assert [len(s["y"]) for s in on_val.final_scores] == [4, 4, 4]  # the val hold-out, not the 8 test rows
+
+
+def test_a_campaign_runs_in_pieces_and_aggregates_every_run_in_its_folder(bench_out: tuple[Path, dict]) -> None:
+    from ifd.bench.runner import run_bench
+    from ifd.continual.config import LIDConfig
+
+    out, _ = bench_out
+    spec = json.loads((out / "runs" / "naive__seed0" / "spec.json").read_text())
+    base = LIDConfig.model_validate(spec["lid"])
+    lines: list[str] = []
+    results = run_bench(Path(spec["stream"]), ["naive"], [1], out, base, threads=1, progress=lines.append)
+    assert results["seeds"] == [0, 1]
+    assert set(results["strategies"]) == {"finetune", "naive"}  # finetune comes from the earlier piece
+    assert results["strategies"]["naive"]["seeds"] == [0, 1] and results["strategies"]["finetune"]["seeds"] == [0]
+    assert "AA_ci95" in results["strategies"]["naive"]
+    other = base.model_copy(update={"epochs": 2})
+    with pytest.raises(IfdError, match="other lid"):
+        run_bench(Path(spec["stream"]), ["naive"], [0], out, other, threads=1, progress=lines.append)
+
+
+def test_ablation_variants_inherit_lids_tuned_values_and_still_switch_their_part_off(tmp_path: Path) -> None:
+    from ifd.bench.lid_runner import lid_config
+    from ifd.bench.runner import own_params
+    from ifd.bench.spec import RunContext
+    from ifd.continual.config import LIDConfig
+
+    tuned = {"lid": {"lr": 0.0031, "weight_iso": 2.5}, "naive": {"lr": 0.01}}
+    assert own_params("lid-no-iso", tuned) == {"lid-no-iso": tuned["lid"]}
+    assert own_params("naive", tuned) == {"naive": {"lr": 0.01}} and own_params("ewc", tuned) == {}
+    ctx = RunContext(tasks=[], base=LIDConfig.model_validate(tiny_lid()), seed=3, work_dir=tmp_path,
+                     baseline_params=own_params("lid-no-iso", tuned))
+    cfg = lid_config("lid-no-iso", ctx)
+    assert cfg.lr == 0.0031 and cfg.weight_iso == 0.0 and cfg.seed == 3
+
+
+def test_bench_cli_selects_on_val_and_fresh_reruns(stream: Path, tmp_path: Path) -> None:
+    import contextlib
+    import io
+
+    from ifd.cli import main
+
+    out = tmp_path / "val"
+    argv = ["bench", str(stream), "--strategies", "naive", "--seeds", "1", "--out", str(out), "--split", "val",
+            "--epochs", "1", "--budget", str(BUDGET), "--backbone", "ifd_cnn_tiny", "--img-size", "16",
+            "--batch-size", "8", "--threads", "1", "--json", "--workspace", str(tmp_path)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(argv) == 0
+    data = json.loads((out / "results.json").read_text())
+    assert data["settings"]["eval_split"] == "val"
+    assert "**Measured on the val split**" in (out / "results.md").read_text()
+    first = (out / "runs" / "naive__seed0" / "result.json").stat().st_mtime_ns
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([*argv, "--fresh"]) == 0
+    assert (out / "runs" / "naive__seed0" / "result.json").stat().st_mtime_ns != first  # rerun, not kept

@@ -40,6 +40,8 @@ def test_raises_cosine_to_the_partner() -> None:
         align_heads(heads, 0.05, 0.05, 0.05, partner=partner)
         w1 = _weights(heads)
         for i, p in enumerate(partners):
+            if p == i:  # the paper's rule: old heads have no partner
+                continue
             before = F.cosine_similarity(w0[i], w0[p], dim=-1)
             after = F.cosine_similarity(w1[i], w0[p], dim=-1)
             assert (after > before).all()
@@ -51,8 +53,29 @@ def test_partner_rules() -> None:
     w = _weights(heads)
     cos = head_cosines(w).fill_diagonal_(float("inf"))
     assert choose_partners(w, "lowest_cos") == cos.argmin(1).tolist()
-    paper = choose_partners(w, "paper")
-    assert paper[:3] == [3, 3, 3] and paper[3] == int(cos[3, :3].argmin())
+    assert choose_partners(w, "paper") == [0, 1, 2, 2]  # the newest toward the previous; the rest: no partner
+
+
+def test_paper_rule_moves_only_the_newest_head_toward_the_previous() -> None:
+    """The paper (theta^t <- theta^(t-1), g = 0.001): every old head stays bit for bit, the newest moves by g."""
+    for n in (2, 3, 5):
+        heads = _heads(n, seed=5 + n)
+        w0 = _weights(heads)
+        for _ in range(3):
+            align_heads(heads, 0.001, 0.05, 0.05, partner="paper")  # previous/older gammas are ignored
+        w1 = _weights(heads)
+        assert torch.equal(w1[:-1], w0[:-1])
+        assert not torch.equal(w1[-1], w0[-1])
+        before = F.cosine_similarity(w0[-1], w0[-2], dim=-1)
+        after = F.cosine_similarity(w1[-1], w0[-2], dim=-1)
+        assert (after > before).all()
+        assert torch.allclose(w1[-1].norm(dim=-1), w0[-1].norm(dim=-1), atol=1e-6)
+        # one step of g = 0.001 is the formula of METHOD.md §2 exactly
+        heads = _heads(n, seed=5 + n)
+        align_heads(heads, 0.001, partner="paper")
+        u, p = F.normalize(w0[-1], dim=-1), F.normalize(w0[-2], dim=-1)
+        expected = w0[-1].norm(dim=-1, keepdim=True) * F.normalize(0.999 * u + 0.001 * p, dim=-1)
+        assert torch.allclose(_weights(heads)[-1], expected, atol=1e-6)
 
 
 def test_newest_head_moves_most_under_official_gammas() -> None:
@@ -67,7 +90,7 @@ def test_newest_head_moves_most_under_official_gammas() -> None:
 def test_full_step_points_rows_at_the_partner() -> None:
     heads = _heads(2, seed=4)
     w0 = _weights(heads)
-    align_heads(heads, 1.0, 1.0, 1.0, partner="paper")
+    align_heads(heads, 1.0, 1.0, 1.0, partner="lowest_cos")
     w1 = _weights(heads)
     assert torch.allclose(F.normalize(w1[0], dim=-1), F.normalize(w0[1], dim=-1), atol=1e-6)
     assert torch.allclose(F.normalize(w1[1], dim=-1), F.normalize(w0[0], dim=-1), atol=1e-6)

@@ -45,7 +45,7 @@ def tiny_cfg():
 def settings(**kw: object):
     from ifd.tune.study import TuneSettings
 
-    return TuneSettings(**{"sampler_seed": 0, **kw})
+    return TuneSettings(**{"sampler_seed": 0, "final_test": False, **kw})
 
 
 def test_multi_objective_study_shared_by_two_workers_logs_every_trial(tasks: list[TaskData], ws: Workspace) -> None:
@@ -140,8 +140,9 @@ def test_tune_cli_writes_best_settings_only_when_asked(stream: Path, ws: Workspa
         assert main(argv) == 0
     assert yaml.safe_load(params.read_text())["train"]["overrides"] == {}
     with contextlib.redirect_stdout(buf := io.StringIO()):
-        assert main([*argv[:-1], "--n-trials", "0", "--write-params", "--json"]) == 0
+        assert main([*argv[:-1], "--n-trials", "1", "--write-params", "--json"]) == 0
     report = json.loads(buf.getvalue())
     assert report["params_written"] == str(params)
+    assert report["selected_on"] == "val" and report["final_test"]["trial"] == report["best"]["trial"]
     written = yaml.safe_load(params.read_text())["train"]["overrides"]
     assert written["weight_iso"] == pytest.approx(report["best"]["params"]["weight_iso"], rel=1e-5)

@@ -8,7 +8,7 @@ Learning", CVPR-W 2021): Naive, Replay, EWC (Kirkpatrick et al., PNAS 2017), LwF
 ICLR 2019). Every strategy fills the same `ifd.eval.matrix.ResultMatrix`, so one report serves all.
 
 Modules: `strategies` (the registry), `lid_runner` (our loop), `avalanche_adapter` (the only importer
-of avalanche), `tensors` (task splits as tensors, the backbone + linear model), `worker` (one
+of avalanche), `lazy_split` (a task split read on demand), `tensors` (the backbone + linear model), `worker` (one
 (strategy, seed) in its own process), `runner` (the campaign), `aggregate` / `report_md` / `schema`
 (results.json, results.md, plots), `cost` (time per increment), `throughput` (images/s).
 """

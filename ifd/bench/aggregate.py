@@ -46,6 +46,7 @@ def _per_seed(r: RunResult, s: Mapping[str, Any]) -> dict[str, Any]:
         "seed": r.seed,
         **{k: s[k] for k in ("AA", "AF", "AF_chaudhry", "BWT", "AA_acc", "AF_acc")},
         "matrix_auc": r.matrix["auc"],
+        "matrix_auc_video": r.matrix.get("auc_video"),
         "matrix_acc": r.matrix["acc"],
         "time_per_task_s": r.time_per_task_s,
         "eval_time_per_task_s": r.eval_time_per_task_s,
@@ -56,10 +57,20 @@ def _per_seed(r: RunResult, s: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _aa_video(ok: Sequence[RunResult]) -> dict[str, float] | None:
+    """AA on video-level AUC over seeds (`ifd.eval.video.video_summary`); None where no task has videos."""
+    from ifd.eval.matrix import ResultMatrix
+    from ifd.eval.video import video_summary
+
+    values = [video_summary(ResultMatrix.from_dict(r.matrix or {}))["AA_video"] for r in ok]
+    return None if any(v is None for v in values) else stat(values)
+
+
 def aggregate_strategy(runs: Sequence[RunResult]) -> dict[str, Any] | None:
     """The results.json entry of one strategy from its runs (None when every seed failed)."""
     from ifd.eval.matrix import ResultMatrix
     from ifd.eval.report import retention_summary
+    from ifd.eval.video import mean_video_rows
 
     ok = [r for r in runs if r.ok]
     if not ok:
@@ -71,6 +82,8 @@ def aggregate_strategy(runs: Sequence[RunResult]) -> dict[str, Any] | None:
     entry.update(
         {
             "matrix_auc": mean_rows([r.matrix["auc"] for r in ok if r.matrix]),
+            "matrix_auc_video": mean_video_rows([r.matrix for r in ok if r.matrix]),
+            "AA_video": _aa_video(ok),
             "time_per_task_s": mean_lists([r.time_per_task_s for r in ok]),
             "peak_rss_mb": max(r.peak_rss_mb for r in ok),
             "rss_after_imports_mb": max(float(r.notes.get("rss_after_imports_mb", 0.0)) for r in ok),
@@ -100,8 +113,9 @@ def aggregate_strategy(runs: Sequence[RunResult]) -> dict[str, Any] | None:
 def build_results(
     stream: str, seeds: Sequence[int], runs: Mapping[str, Sequence[RunResult]], settings: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """results.json: CONTRACT.md's keys (stream, seeds, strategies) plus the settings, the AF definition
-    and the strategies that failed on every seed (`failed`, with their reasons)."""
+    """results.json: CONTRACT.md's keys (stream, seeds, strategies) plus the settings, the AF definition,
+    the strategies that failed on every seed (`failed`, with their reasons), the 95% bootstrap intervals,
+    the paired comparisons with the reference and the upper-bound violations (`ifd.bench.uncertainty`)."""
     strategies: dict[str, Any] = {}
     failed: dict[str, str] = {}
     for name, name_runs in runs.items():
@@ -118,6 +132,9 @@ def build_results(
         "af_definition": AF_DEFINITION,
         "settings": dict(settings),
     }
+    from ifd.bench.uncertainty import add_uncertainty
+
+    add_uncertainty(out, runs)
     return finite(out)
 
 

@@ -2,8 +2,12 @@
 
 Avalanche (Lomonaco et al., CVPR-W 2021) runs its real strategies; this module only feeds them and
 reads them out, in a binary domain-incremental setting (every task: real vs fake, labels 0/1):
-- each task's train split is one experience (a tensor dataset of `to_model_input` images, task label 0:
-  one head; at test time the detector is not told the generator, as in deployment);
+- each task's train split is one experience: a lazy torch dataset (`ifd.bench.lazy_split.LazySplit`:
+  paths and labels; each image decoded when a batch asks for it, through the uint8 cache of the
+  config's `image_cache_mb`, LRU-bounded as in our loop; 0 decodes every read) under
+  Avalanche's classification-dataset wrapper, task label 0 (one head; at test time the detector is not
+  told the generator, as in deployment). No split is ever held in RAM as float32; replay buffers keep
+  indices into these datasets, so they stay lazy too;
 - the model is the shared backbone + `Linear(D, 2)`, Adam(lr, weight_decay) + StepLR per experience (the
   optimiser state is reset at every experience, as our loop builds a new optimiser per task);
 - after each experience, every seen task's test split is scored with p(fake) = softmax(logits)[:, 1]
@@ -30,10 +34,14 @@ from typing import Any
 import torch
 import yaml
 
+from ifd.bench.baseline_calibration import calibrated_row
+from ifd.bench.lazy_split import LazySplit
 from ifd.bench.spec import RunContext, RunResult
-from ifd.bench.tensors import build_classifier, evaluate_tensors, pixel_bytes, split_tensors
+from ifd.bench.tensors import build_classifier, pixel_bytes
 from ifd.errors import ConfigError, IfdError
+from ifd.progress import steps
 from ifd.registry_utils import Registry
+from ifd.train.val_split import with_val
 
 PARAMS_FILE = Path(__file__).with_name("baselines.yaml")
 
@@ -177,19 +185,33 @@ def preload() -> None:
         import avalanche.training.supervised  # noqa: F401
 
 
-def _datasets(ctx: RunContext) -> tuple[list[Any], list[Any], list[tuple[torch.Tensor, torch.Tensor]]]:
-    from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset as tensor_dataset
+@dataclass
+class Splits:
+    """Each task's train and test split as torch datasets of (x, y) with `targets` (test: `video_ids` too)."""
 
+    train: list[Any]
+    test: list[Any]
+
+
+def lazy_splits(ctx: RunContext) -> Splits:
+    """Every task's train and test split as a `LazySplit`: paths and labels only, images read on demand."""
+    from ifd.bench.lazy_split import LazySplit
     from ifd.data.image_dataset import ImageCache
 
-    cache, train, test, tests = ImageCache(), [], [], []
-    for task in ctx.tasks:
-        x, y = split_tensors(task, "train", ctx.base.img_size, cache)
-        train.append(tensor_dataset(x, y, targets=y.tolist(), task_labels=0))
-        xt, yt = split_tensors(task, "test", ctx.base.img_size, cache)
-        test.append(tensor_dataset(xt, yt, targets=yt.tolist(), task_labels=0))
-        tests.append((xt, yt))
-    return train, test, tests
+    bound = int(getattr(ctx.base, "image_cache_mb", 0)) * 1024**2  # the config's decoded-image cache, as LID's
+    cache = ImageCache(max_bytes=bound) if bound > 0 else None
+    size = int(ctx.base.img_size)
+    return Splits(
+        train=[LazySplit(task, "train", size, cache) for task in ctx.tasks],
+        test=[LazySplit(task, ctx.eval_split, size, cache) for task in ctx.tasks],  # "val" while tuning
+    )
+
+
+def _wrap(data: Any) -> Any:
+    """Avalanche's classification dataset over a torch dataset (task label 0: one head); no copy of it."""
+    from avalanche.benchmarks.utils import _make_taskaware_classification_dataset as classification_dataset
+
+    return classification_dataset(data, targets=list(data.targets), task_labels=0)
 
 
 def _benchmark(train: list[Any], test: list[Any]) -> Any:
@@ -208,11 +230,11 @@ def _evaluator(peer_metrics: bool) -> Any:
     return EvaluationPlugin(*metrics, loggers=[])
 
 
-def _common(model: torch.nn.Module, ctx: RunContext, device: torch.device) -> dict[str, Any]:
+def _common(model: torch.nn.Module, ctx: RunContext, device: torch.device, lr: float | None = None) -> dict[str, Any]:
     from avalanche.training.plugins import LRSchedulerPlugin
 
     cfg = ctx.base
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr if lr is None else float(lr), weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma_lr)
     return {
         "model": model,
@@ -228,8 +250,9 @@ def _common(model: torch.nn.Module, ctx: RunContext, device: torch.device) -> di
     }
 
 
-def run_avalanche(name: str, ctx: RunContext) -> RunResult:
-    """Train Avalanche strategy `name` over the tasks; one matrix row per experience."""
+def run_avalanche(name: str, ctx: RunContext, load: Callable[[RunContext], Splits] = lazy_splits) -> RunResult:
+    """Train Avalanche strategy `name` over the tasks; one matrix row per experience. `load` gives the
+    splits (`lazy_splits`; benchmarks/avalanche_rss.py passes the old eager loader to compare memory)."""
     from ifd.eval.matrix import ResultMatrix
 
     baseline = BASELINES.get(name)
@@ -238,32 +261,42 @@ def run_avalanche(name: str, ctx: RunContext) -> RunResult:
     cfg = ctx.base
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     sizes = Sizes(int(cfg.budget_per_task), len(ctx.tasks), int(cfg.batch_size))
+    workers = int(getattr(cfg, "num_workers", 0) or 0)
     with quiet():
         from avalanche.training.determinism.rng_manager import RNGManager
 
         RNGManager.set_random_seeds(ctx.seed)
-        train, test, tests = _datasets(ctx)
-        bench = _benchmark(train, test)
-        common = _common(build_classifier(cfg).to(device), ctx, device)
-        strategy = baseline.build(common, dict(baseline_params(ctx.baseline_params).get(name) or {}), sizes)
+        splits = load(ctx)
+        bench = _benchmark([_wrap(d) for d in splits.train], [_wrap(d) for d in splits.test])
+        hp = dict(baseline_params(ctx.baseline_params).get(name) or {})
+        common = _common(build_classifier(cfg).to(device), ctx, device, lr=hp.pop("lr", None))  # tuned lr, if any
+        strategy = baseline.build(common, hp, sizes)
         result = RunResult(strategy=name, seed=ctx.seed, peer=[] if ctx.peer_metrics else None)
-        matrix = ResultMatrix()
+        matrix, uncalibrated = ResultMatrix(), []
+        bar = steps(ctx.progress, len(ctx.tasks), "tasks")  # [progress] lines: `ifd bench` shows them as a bar
         for t, (exp, task) in enumerate(zip(bench.train_stream, ctx.tasks, strict=True)):
+            bar.start(f"task {t} {task.name!r}")
             started = time.perf_counter()
-            strategy.train(exp, reset_optimizer_state=True)
+            strategy.train(exp, reset_optimizer_state=True, num_workers=workers)
             learned = time.perf_counter()
-            aucs, accs = evaluate_tensors(strategy.model, tests[: t + 1])
-            matrix.add_row(task.name, aucs, accs)
+            newest_val = LazySplit(with_val(task), "val", int(cfg.img_size), getattr(splits.test[t], "cache", None))
+            row, result.final_scores, cal = calibrated_row(strategy, newest_val, splits.test[: t + 1], workers)
+            uncalibrated.append(cal["acc_uncalibrated"])
+            matrix.add(task.name, row)
+            aucs = row.auc
             if result.peer is not None:
                 strategy.eval(bench.test_stream[: t + 1])
                 result.peer.append(peer_row(strategy.evaluator.get_last_metrics(), t))
             result.time_per_task_s.append(round(learned - started, 3))
             result.eval_time_per_task_s.append(round(time.perf_counter() - learned, 3))
             ctx.progress(f"[bench] {name} experience {t} {task.name!r}: AUC " + " ".join(f"{a:.3f}" for a in aucs))
+            bar.advance()
+        bar.close()
     result.matrix = matrix.to_dict()
     result.replay_samples, result.replay_bytes = memory_footprint(strategy)
     result.replay_pixel_bytes = pixel_bytes(result.replay_samples, cfg.img_size)
-    result.notes = {"memory": baseline.memory, "hyperparameters": baseline_params(ctx.baseline_params).get(name) or {}}
+    result.notes = {"memory": baseline.memory, "hyperparameters": baseline_params(ctx.baseline_params).get(name) or {},
+                    "calibration": "own replay memory + the newest task's val split", "matrix_acc_uncalibrated": uncalibrated}
     return result
 
 

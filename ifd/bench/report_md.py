@@ -51,7 +51,7 @@ def aa_curves(curves: Mapping[str, list[list[float]]], out: Path) -> Path:
     n = 0
     for k, (name, rows) in enumerate(curves.items()):
         n = max(n, len(rows))
-        style = "-" if name.startswith("lid") else "--" if name in ("finetune", "joint") else ":"
+        style = "-" if name.startswith("lid") else "--" if name in ("finetune", "joint", "joint-ce", "joint-lid") else ":"
         ax.plot(range(len(rows)), [float(np.nanmean(r)) for r in rows], style, marker="o", ms=3,
                 color=colors[k % len(colors)], label=name)
     ax.set_xticks(range(n))
@@ -83,17 +83,43 @@ def _bytes(n: int) -> str:
     return str(n)
 
 
+def _tuned_lines(params: Mapping[str, Any]) -> list[str]:
+    """One line per strategy that ran with its own (tuned on val) values; LID's variants inherit `lid`'s."""
+    if not params:
+        return []
+    lines = ["", "Per-strategy values (`--baseline-params`; tuned on val by ifd/tune/strategies.py when that made the file):"]
+    for name, values in params.items():
+        lines.append(f"- `{name}`: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()))
+    return lines
+
+
+def _ci(ci: list[float] | None) -> str:
+    return "-" if not ci or ci[0] is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def _versus(v: Mapping[str, Any] | None) -> str:
+    """`+0.012 [0.004, 0.020] above` (the verdict only as the interval allows); `-` for the reference."""
+    if not v or v.get("diff") is None:
+        return "-"
+    return f"{v['diff']:+.3f} {_ci(v['ci95'])} {v['verdict']}"
+
+
 def results_markdown(results: Mapping[str, Any], plots: Mapping[str, str]) -> str:
-    """The benchmark as Markdown: settings, the table, failures, the AF definition, the figures."""
+    """The benchmark as Markdown: settings, the table, bound violations, failures, definitions, figures."""
     strategies = results["strategies"]
+    ref = results.get("reference") or "lid"
     tasks = next(iter(strategies.values()))["tasks"] if strategies else []
     s = results.get("settings", {})
     lines = [
         f"# Benchmark on `{results['stream']}`",
         "",
+        *(["**Measured on the val split**: a selection run (presets, settings), not a report; test was not read.", ""]
+          if s.get("eval_split") == "val" else []),
         f"Seeds {results['seeds']}; {len(tasks)} tasks in stream order ({', '.join(tasks)}). "
         f"Shared: backbone `{s.get('backbone')}`, {s.get('img_size')} px, {s.get('epochs')} epoch(s) per task, "
-        f"batch {s.get('batch_size')}, Adam lr {s.get('lr')}, replay budget {s.get('budget_per_task')} samples per task.",
+        f"batch {s.get('batch_size')}, Adam lr {s.get('lr')} (unless tuned, below), replay budget {s.get('budget_per_task')} "
+        "samples per task.",
+        *_tuned_lines(s.get("baseline_params") or {}),
         "",
         "AUC values are fractions; ± is the sample standard deviation over seeds. Time: learn seconds per increment "
         "(fit + memory update; evaluation excluded), mean over increments (first -> last). Peak RSS: of the run's "
@@ -102,15 +128,23 @@ def results_markdown(results: Mapping[str, Any], plots: Mapping[str, str]) -> st
         "are re-read from the batch store; Avalanche: float32 input tensors, labels, DER's logits; joint: every "
         "train image as uint8).",
         "",
-        "| strategy | AA (AUC) | AF | AF (Chaudhry) | " + " | ".join(f"final {t}" for t in tasks)
+        "Rules (issue 12): every choice (settings, tuned baseline values, calibration, thresholds) is made on val; "
+        + ("this table is such a choice, on the val split. " if s.get("eval_split") == "val"
+           else "test was read once per run, for this table. ")
+        + "AUC is on the raw score; ACC on p(fake) calibrated from what each strategy keeps. AA 95% CI: bootstrap "
+        "over seeds and the scored images. "
+        f"vs {ref}: the paired AA difference with its 95% CI; \"above\" / \"below\" only where the CI excludes 0.",
+        "",
+        f"| strategy | AA (AUC) | AA 95% CI | vs {ref} | AF | AF (Chaudhry) | " + " | ".join(f"final {t}" for t in tasks)
         + " | s / increment | peak RSS MiB (imports) | replay samples / bytes |",
-        "|---|---|---|---|" + "---:|" * len(tasks) + "---:|---:|---:|",
+        "|---|---|---|---|---|---|" + "---:|" * len(tasks) + "---:|---:|---:|",
     ]
     for name, e in strategies.items():
         times = e["time_per_task_s"]
         final = " | ".join(_num(e["final_auc"].get(t)) for t in tasks)
         lines.append(
-            f"| {name} | {mean_std(e['AA'])} | {mean_std(e['AF'])} | {mean_std(e.get('AF_chaudhry'))} | {final} | "
+            f"| {name} | {mean_std(e['AA'])} | {_ci(e.get('AA_ci95'))} | {_versus(e.get('vs_reference'))} | "
+            f"{mean_std(e['AF'])} | {mean_std(e.get('AF_chaudhry'))} | {final} | "
             f"{sum(times) / len(times):.2f} ({times[0]:.2f} -> {times[-1]:.2f}) | "
             f"{e['peak_rss_mb']:.0f} ({e.get('rss_after_imports_mb', 0):.0f}) | "
             f"{e.get('replay_samples', 0)} / {_bytes(e['replay_bytes'])} |"
@@ -119,6 +153,12 @@ def results_markdown(results: Mapping[str, Any], plots: Mapping[str, str]) -> st
     for name, e in strategies.items():
         for err in e.get("errors", []):
             failed[f"{name} (seed {err['seed']})"] = err["error"]
+    violations = results.get("bound_violations") or []
+    if violations:
+        lines += ["", "## Above its upper bound: a bug to explain, not a result", ""]
+        lines += [f"- `{v['strategy']}` is above its upper bound `{v['bound']}` by {v['diff']:+.3f} AA "
+                  f"(95% CI {_ci(v['ci95'])}): a method cannot beat its own joint training; find out why first."
+                  for v in violations]
     if failed:
         lines += ["", "## Failed runs", ""] + [f"- `{n}`: {str(msg).splitlines()[0]}" for n, msg in failed.items()]
     lines += ["", "## Definitions", "", AF_DEFINITION, "", "## Figures", ""]

@@ -3,8 +3,9 @@
 Runs go one after another, or `jobs` at a time (give each `threads=1` then, so that the cores are not
 over-subscribed; a run's peak RSS is still its own, its time includes the neighbour's memory traffic).
 A run that fails, crashes or times out is reported with its reason, and the others go on. Each run leaves
-`DIR/runs/<strategy>__seed<k>/{spec.json, result.json, log.txt}`; with `reuse`, a run whose folder already
-holds a result for the same spec is not run again (an interrupted campaign continues where it stopped).
+`DIR/runs/<strategy>__seed<k>/{spec.json, result.json, log.txt}`; with `reuse` (the default), a run whose
+folder already holds a result for the same spec is not run again, and results.json aggregates every run in
+DIR, also those of earlier pieces (`ifd.bench.campaign`): a campaign can run in pieces across sessions.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from ifd.bench.report_md import results_markdown, safe_name, write_plots
 from ifd.bench.schema import validate_results
 from ifd.bench.spec import LOG_FILE, RESULT_FILE, SPEC_FILE, Progress, RunResult, RunSpec
 from ifd.errors import IfdError
+from ifd.progress import Bar, steps
+from ifd.progress_relay import Relay
 
 SHARED_KEYS = ("backbone", "img_size", "epochs", "batch_size", "lr", "weight_decay", "budget_per_task", "replay_per_batch")
 
@@ -33,8 +36,9 @@ def run_dir(out: Path, strategy: str, seed: int) -> Path:
     return Path(out) / "runs" / f"{safe_name(strategy)}__seed{seed}"
 
 
-def launch(spec: RunSpec, progress: Progress, timeout_s: float | None = None) -> RunResult:
-    """Run `spec` in `python -m ifd.bench.worker`; its log goes to log.txt, its [bench] lines to `progress`."""
+def launch(spec: RunSpec, progress: Progress, timeout_s: float | None = None, outer: Bar | None = None) -> RunResult:
+    """Run `spec` in `python -m ifd.bench.worker`; its log goes to log.txt, its [bench] lines to `progress`,
+    its [progress] lines to a bar of this run (and its share done to `outer`, the campaign's bar)."""
     folder = Path(spec.work_dir)
     spec_path = spec.save(folder / SPEC_FILE)
     (folder / RESULT_FILE).unlink(missing_ok=True)
@@ -42,6 +46,7 @@ def launch(spec: RunSpec, progress: Progress, timeout_s: float | None = None) ->
     cmd = [sys.executable, "-m", "ifd.bench.worker", str(spec_path)]
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     tail: list[str] = []
+    relay = Relay(progress, f"{spec.strategy} seed {spec.seed}", outer=outer)  # the worker's [progress] lines
     with open(folder / LOG_FILE, "w") as log, subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     ) as proc:
@@ -51,10 +56,13 @@ def launch(spec: RunSpec, progress: Progress, timeout_s: float | None = None) ->
             tail = [*tail[-19:], line.rstrip()]
             if line.startswith("[bench]"):
                 progress(f"  {line.rstrip()}")
+            else:
+                relay.feed(line)
             if deadline is not None and time.monotonic() > deadline:
                 proc.kill()
                 break
         code = proc.wait()
+    relay.close()
     result_path = folder / RESULT_FILE
     if result_path.is_file():
         return RunResult.load(result_path)
@@ -97,7 +105,8 @@ def run_bench(
     timeout_s: float | None = None,
     progress: Progress = print,
     jobs: int = 1,
-    reuse: bool = False,
+    reuse: bool = True,
+    eval_split: str = "test",
 ) -> dict[str, Any]:
     """Run every strategy on every seed, write DIR/results.json, results.md and the plots; return results."""
     from ifd.bench.aggregate import build_results
@@ -119,29 +128,40 @@ def run_bench(
                 continue
             spec = RunSpec(
                 strategy=name, seed=seed, stream=str(Path(stream).resolve()), tasks=tasks,
-                lid=base.model_dump(mode="json"), baseline_params=baseline_params or {}, threads=threads,
-                work_dir=str(run_dir(out, name, seed).resolve()),
+                lid=base.model_dump(mode="json"), threads=threads,
+                baseline_params=own_params(name, baseline_params or {}),
+                work_dir=str(run_dir(out, name, seed).resolve()), eval_split=eval_split,
             )
             specs.append((name, seed, spec, None))
+
+    from ifd.bench.campaign import collect, finished
+
+    kept = {id(spec): finished(spec) for _, _, spec, _ in specs if spec is not None} if reuse else {}
 
     def one(item: tuple[str, int, RunSpec | None, str | None]) -> RunResult:
         name, seed, spec, unsupported = item
         if spec is None:
+            bar.advance(f"{name} seed {seed}", skipped=True)
             return RunResult(strategy=name, seed=seed, error=unsupported)
-        previous = _reusable(spec) if reuse else None
+        previous = kept.get(id(spec))
         if previous is not None:
             progress(f"[bench] {name} seed {seed}: kept from an earlier run")
+            bar.advance(f"{name} seed {seed}", skipped=True)
             return previous
         progress(f"[bench] {name} seed {seed} ...")
-        result = launch(spec, progress, timeout_s)
+        bar.start(f"{name} seed {seed}")
+        result = launch(spec, progress, timeout_s, outer=bar)
         progress(f"[bench] {name} seed {seed}: {_line(result)}")
+        bar.advance(f"{name} seed {seed}")
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with steps(progress, len(specs), "runs") as bar, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         results_in_order = list(pool.map(one, specs))
-    runs: dict[str, list[RunResult]] = {}
-    for (name, _, _, _), result in zip(specs, results_in_order, strict=True):
-        runs.setdefault(name, []).append(result)
+    runs, stored_seeds = collect(out, strategies)
+    for (name, _, spec, _), result in zip(specs, results_in_order, strict=True):
+        if spec is None or not (Path(spec.work_dir) / RESULT_FILE).is_file():  # refused, or died without a file
+            runs.setdefault(name, []).append(result)
+    seeds = sorted({*seeds, *stored_seeds})
     settings = {
         **{k: getattr(base, k) for k in SHARED_KEYS},
         "preset_config": base.model_dump(mode="json"),
@@ -151,6 +171,7 @@ def run_bench(
         "date": dt.date.today().isoformat(),
         "wall_s": round(time.perf_counter() - started, 1),
         "jobs": jobs,
+        "eval_split": eval_split,
     }
     results = build_results(str(stream), seeds, runs, settings)
     plots = write_plots(results, out)
@@ -161,17 +182,13 @@ def run_bench(
     return results
 
 
-def _reusable(spec: RunSpec) -> RunResult | None:
-    """The finished result in the spec's folder when it was made from the same spec."""
-    folder = Path(spec.work_dir)
-    if not (folder / RESULT_FILE).is_file() or not (folder / SPEC_FILE).is_file():
-        return None
-    try:
-        same = json.loads((folder / SPEC_FILE).read_text()) == spec.model_dump(mode="json")
-    except (OSError, json.JSONDecodeError):
-        return None
-    result = RunResult.load(folder / RESULT_FILE)
-    return result if same and result.ok else None
+def own_params(name: str, params: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The tuned values a run of `name` gets: its own entry; an ablation variant or preset of LID
+    (`lid-*`, `lid:<preset>`) without one gets `lid`'s, so it differs from `lid` by its deltas only."""
+    own = params.get(name)
+    if own is None and name.startswith("lid") and name != "lid":
+        own = params.get("lid")
+    return {name: dict(own)} if own else {}
 
 
 def _line(r: RunResult) -> str:

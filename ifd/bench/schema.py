@@ -2,7 +2,8 @@
 
 Required (scripts depend on these): `stream`, `seeds`, `strategies.<name>.{AA, AF, BWT}` as
 {"mean", "std"}, `matrix_auc` (lower-triangular, mean over seeds), `time_per_task_s`, `peak_rss_mb`,
-`replay_bytes`. AUC and AA are fractions in [0, 1], AF and BWT in [-1, 1]. Extra keys are allowed.
+`replay_bytes`; optional: `matrix_auc_video` (video-level AUC, same shape). AUC and AA are fractions
+in [0, 1], AF and BWT in [-1, 1]. Extra keys are allowed.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class StrategyEntry(BaseModel):
     AF: Stat
     BWT: Stat
     matrix_auc: list[list[float | None]]
+    matrix_auc_video: list[list[float | None]] | None = None
+    """Video-level AUC a[t][i] (mean over seeds; None entries: that task's test frames share no video id)."""
     time_per_task_s: list[float]
     peak_rss_mb: float = Field(ge=0.0)
     replay_bytes: int = Field(ge=0)
@@ -49,11 +52,14 @@ class StrategyEntry(BaseModel):
 
     @model_validator(mode="after")
     def _triangular(self) -> StrategyEntry:
-        for t, row in enumerate(self.matrix_auc):
-            if len(row) != t + 1:
-                raise ValueError(f"matrix_auc row {t} has {len(row)} entries, expected {t + 1}")
-            if any(a is not None and not 0.0 <= a <= 1.0 for a in row):
-                raise ValueError(f"matrix_auc row {t} holds a value outside [0, 1]: {row}")
+        for key in ("matrix_auc", "matrix_auc_video"):
+            for t, row in enumerate(getattr(self, key) or []):
+                if len(row) != t + 1:
+                    raise ValueError(f"{key} row {t} has {len(row)} entries, expected {t + 1}")
+                if any(a is not None and not 0.0 <= a <= 1.0 for a in row):
+                    raise ValueError(f"{key} row {t} holds a value outside [0, 1]: {row}")
+        if self.matrix_auc_video is not None and len(self.matrix_auc_video) != len(self.matrix_auc):
+            raise ValueError("matrix_auc_video needs one row per task, as matrix_auc")
         if len(self.time_per_task_s) != len(self.matrix_auc):
             raise ValueError("time_per_task_s needs one value per task")
         return self

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,6 +38,8 @@ class RunSpec(BaseModel):
     baseline_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     threads: int | None = Field(None, ge=1)
     peer_metrics: bool = False
+    eval_split: Literal["test", "val"] = "test"
+    """The split the matrix is measured on: "test" for the report, "val" while tuning a strategy."""
     work_dir: str
 
     def save(self, path: Path) -> Path:
@@ -69,6 +71,8 @@ class RunResult:
     error: str | None = None
     peer: list[dict[str, Any]] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    final_scores: list[dict[str, Any]] | None = None
+    """Per task of the last row: {"y": labels, "score": raw scores} in manifest order (for bootstrap intervals)."""
 
     @property
     def ok(self) -> bool:
@@ -101,3 +105,4 @@ class RunContext:
     baseline_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     peer_metrics: bool = False
     progress: Progress = print
+    eval_split: str = "test"

@@ -2,8 +2,9 @@
 
 - ours: `lid` and its ablations (`lid-no-ida`, `lid-no-iso`, `lid-no-dr`, `lid-no-lsda`,
   `lid-random-replay`; `lid:<preset>` for any preset), via `ifd.continual.config.variant_config`;
-- bounds: `finetune` (our loop, fine-tuning only: the lower bound) and `joint` (retrain from scratch on
-  the union of all tasks seen so far: the upper bound);
+- bounds: `finetune` (our loop, fine-tuning only: the lower bound), `joint-lid` (LID's own architecture
+  and losses retrained on the union of all tasks seen so far: LID's upper bound) and `joint-ce` (one CE
+  head on the same union; `joint` is its CONTRACT name);
 - Avalanche: `naive`, `replay`, `ewc`, `lwf`, `der`, `gdumb`, `agem` (and `icarl`, registered so that
   asking for it says why it does not apply here).
 
@@ -50,10 +51,19 @@ def _populate() -> None:
         what = ", ".join(f"{k}={v}" for k, v in deltas.items()) or "default preset"
         _register(name, lid_runner.run_lid, "ours", f"LID + SUR + LSDA ({what})")
     _register("finetune", lid_runner.run_finetune, "bound", "our loop, detection loss only, no replay (lower bound)")
-    _register("joint", lid_runner.run_joint, "bound", "retrain from scratch on all tasks seen so far (upper bound)")
+    _register("joint-lid", _joint_lid_runner, "bound",
+              "LID's heads and losses retrained from scratch on all tasks seen so far (LID's upper bound)")
+    _register("joint-ce", lid_runner.run_joint_ce, "bound", "one CE head retrained from scratch on all tasks seen so far")
+    _register("joint", lid_runner.run_joint_ce, "bound", "= joint-ce (CONTRACT.md's name for it)")
     for name in BASELINES.names():
         baseline = BASELINES.get(name)
         _register(name, _avalanche_runner, "avalanche", baseline.summary, baseline.unsupported)
+
+
+def _joint_lid_runner(name: str, ctx: RunContext) -> RunResult:
+    from ifd.bench.joint_lid import run_joint_lid  # imports Lightning
+
+    return run_joint_lid(name, ctx)
 
 
 def _avalanche_runner(name: str, ctx: RunContext) -> RunResult:

@@ -23,15 +23,18 @@ def peak_rss_mb() -> float:
 
 
 def context(spec: RunSpec, progress: Progress = print) -> RunContext:
-    """The runner's context: the stream's first `spec.tasks` tasks and the shared config."""
+    """The runner's context: the stream's first `spec.tasks` tasks (a task without val rows gets its explicit
+    seeded hold-out from train, the same for every strategy) and the shared config."""
     from ifd.continual.config import LIDConfig
     from ifd.data.tasks import tasks_from_stream
+    from ifd.train.val_split import with_val
 
     tasks = tasks_from_stream(Path(spec.stream))
     if spec.tasks is not None:
         if spec.tasks > len(tasks):
             raise IfdError(f"{spec.stream} has {len(tasks)} task(s); cannot take the first {spec.tasks}")
         tasks = tasks[: spec.tasks]
+    tasks = [with_val(t, progress) for t in tasks]
     base = LIDConfig.model_validate({**spec.lid, "seed": spec.seed})
     return RunContext(
         tasks=tasks,
@@ -41,6 +44,7 @@ def context(spec: RunSpec, progress: Progress = print) -> RunContext:
         baseline_params=spec.baseline_params,
         peer_metrics=spec.peer_metrics,
         progress=progress,
+        eval_split=spec.eval_split,
     )
 
 
@@ -93,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     def progress(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    result = run_one(spec, progress)
+    from ifd.progress import Reporter, activate
+
+    with activate(Reporter(sys.stderr, mode="plain")):  # plain `[progress]` lines: the parent shows them as bars
+        result = run_one(spec, progress)
     result.save(spec_path.with_name(RESULT_FILE))
     if result.error:
         print(f"[bench] {spec.strategy} seed {spec.seed} failed: {result.error.splitlines()[0]}", file=sys.stderr)

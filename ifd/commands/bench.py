@@ -13,7 +13,7 @@ from typing import Any
 from ifd.commands.common import AddCommand, config, emit, progress, workspace
 from ifd.errors import IfdError
 
-DEFAULT_STRATEGIES = "lid,finetune,naive,replay,ewc,lwf,der,gdumb,agem,joint"
+DEFAULT_STRATEGIES = "lid,finetune,naive,replay,ewc,lwf,der,gdumb,agem,joint-lid,joint-ce"
 _SHARED = {
     "epochs": "epochs",
     "budget": "budget_per_task",
@@ -38,12 +38,14 @@ def _add_shared(p: argparse.ArgumentParser) -> None:
 
 
 def base_config(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Any:
-    """params.yaml's LIDConfig with the command line's shared options on top."""
+    """params.yaml's LIDConfig with the command line's shared options on top; those stay `fixed`, so a
+    `lid:<preset>` strategy keeps them too (e.g. `--backbone ifd_cnn_tiny` under lid:paper-b4)."""
     from ifd.continual.config import load_lid_config
 
     cfg = config(args)
     cli = {field: getattr(args, opt) for opt, field in _SHARED.items() if getattr(args, opt, None) is not None}
-    return load_lid_config(cfg.train.preset, {**cfg.train.overrides, **cli, **(extra or {})})
+    cli = {**cli, **(extra or {})}
+    return load_lid_config(cfg.train.preset, {**cfg.train.overrides, **cli, "fixed": sorted(cli)})
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -73,9 +75,12 @@ def _baseline_params(path: str | None) -> dict[str, dict[str, Any]]:
         raise IfdError(f"--baseline-params {path}: not readable YAML ({exc})") from exc
     if not isinstance(data, dict):
         raise IfdError(f"--baseline-params {path}: expected a mapping of strategy names to keyword arguments")
-    from ifd.bench.avalanche_adapter import baseline_params
+    from ifd.bench.avalanche_adapter import BASELINES, baseline_params
+    from ifd.bench.strategies import resolve
 
-    baseline_params(data)  # unknown names fail here
+    for name in data:  # any strategy may carry tuned values (ifd/tune/baselines.py); unknown names fail here
+        resolve(str(name))
+    baseline_params({k: v for k, v in data.items() if k in BASELINES})
     return data
 
 
@@ -100,7 +105,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     progress(f"[bench] {len(names)} strateg{'y' if len(names) == 1 else 'ies'} x {len(seeds)} seed(s) on {stream} -> {out}")
     results = run_bench(
         stream, names, seeds, out, base, tasks=args.tasks, baseline_params=_baseline_params(args.baseline_params),
-        threads=args.threads, timeout_s=args.timeout, progress=progress, jobs=args.jobs, reuse=args.reuse,
+        threads=args.threads, timeout_s=args.timeout, progress=progress, jobs=args.jobs, reuse=not args.fresh, eval_split=args.split,
     )
     files = {"results_json": str(out / "results.json"), "results_md": str(out / "results.md")}
     if args.cost:
@@ -130,6 +135,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
         mode=args.mode, n_trials=args.n_trials, timeout_s=args.timeout, storage=args.storage,
         study_name=args.study_name, experiment=args.experiment, alpha=args.alpha, sampler_seed=args.seed,
         pruner=args.pruner, space=Path(args.space) if args.space else None, out=Path(args.out) if args.out else None,
+        final_test=not args.no_final_test,
     )
     params_path = Path(args.params) if args.params else ws.params_path
     report = run_study(tasks, base_config(args), ws, settings, write_params=params_path if args.write_params else None,
@@ -158,15 +164,20 @@ def register(add: AddCommand) -> None:
     p.add_argument("stream", help="stream folder (from `ifd synth`): one batch folder per task")
     p.add_argument("--strategies", help=f"comma-separated names (default: {DEFAULT_STRATEGIES}; with --cost: lid,joint); "
                    "known: lid, lid:<preset>, lid-no-ida, lid-no-iso, lid-no-dr, lid-no-lsda, lid-random-replay, finetune, "
-                   "naive, replay, ewc, lwf, der, icarl, gdumb, agem, joint")
+                   "naive, replay, ewc, lwf, der, icarl, gdumb, agem, joint-lid, joint-ce (= joint)")
     p.add_argument("--seeds", default="3", help="number of seeds (3 -> 0,1,2) or a list (0,1,2)")
     p.add_argument("--out", default="artifacts/bench", help="output folder (results.json, results.md, plots, runs/)")
     _add_shared(p)
     p.add_argument("--threads", type=int, help="torch threads per run (default: torch's own)")
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (give --threads 1 with it)")
-    p.add_argument("--reuse", action="store_true", help="keep runs whose folder already holds a result for the same spec")
+    p.add_argument("--reuse", action="store_true",
+                   help="(the default) keep runs whose folder already holds a result for the same spec; results.json "
+                   "aggregates every run in --out, so a campaign can run in pieces")
+    p.add_argument("--split", choices=["test", "val"], default="test",
+                   help="split the matrix is measured on: test (the report) or val (choosing presets / settings)")
+    p.add_argument("--fresh", action="store_true", help="rerun the asked (strategy, seed) runs even when --out holds their results")
     p.add_argument("--timeout", type=float, help="seconds allowed per (strategy, seed) run")
-    p.add_argument("--baseline-params", dest="baseline_params", help="YAML: strategy -> Avalanche keyword arguments")
+    p.add_argument("--baseline-params", dest="baseline_params", help="YAML: strategy -> its values (Avalanche keyword arguments and lr; LIDConfig fields for lid*, finetune, joint-*), e.g. the tuned.yaml of benchmarks/tune_strategies.py")
     p.add_argument("--cost", action="store_true",
                    help="cost growth: time per increment vs task index (default lid,joint; LID with a fixed replay per batch)")
 
@@ -184,6 +195,9 @@ def register(add: AddCommand) -> None:
     p.add_argument("--seed", type=int, help="sampler seed")
     p.add_argument("--space", help="search space YAML (default: ifd/tune/space.yaml)")
     p.add_argument("--out", help="folder for pareto.png (default: artifacts/tune/<study>)")
+    p.add_argument("--no-final-test", dest="no_final_test", action="store_true",
+                   help="skip the final report (trials choose on val; by default the best trial is retrained once "
+                   "and its test matrix logged as the run tagged ifd.tune.final_report)")
     p.add_argument("--write-params", dest="write_params", action="store_true",
                    help="write the best settings into params.yaml's train.overrides")
     _add_shared(p)

@@ -3,9 +3,12 @@
 LID scores an image with the mean of every task head's logits. Each head learned only its own task, so
 on a fake of task i the other heads vote "real" and the mean margin l_fake - l_real leans negative: the
 ranking is good (AUC) but softmax(mean logits) >= 0.5 misses most fakes. After each increment we fit
-p(fake) = sigmoid(a * margin + b) on the validation splits of every seen task, classes weighted equally,
-so that a threshold of 0.5 (the serving policy's default) means something. The map is monotonic: AUC is
-unchanged. (a, b) live in a buffer of the detector, so they are saved and loaded with it.
+p(fake) = sigmoid(a * margin + b) on the budgeted calibration set (the replay store's old samples plus the
+newest task's val split, ifd/train/attribution_fit.py), classes weighted equally, so that a threshold of
+0.5 (the serving policy's default) means something. The slope is kept positive (a fit with a <= 0, a
+detector that ranks its calibration set backwards, gives the identity instead), so the map is strictly
+increasing; AUC is computed on the raw margin anyway. (a, b) live in a buffer of the detector, so they are
+saved and loaded with it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from ifd.errors import IfdError
 
 
 def fit_platt(margins: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(a, b) maximising the class-balanced likelihood of sigmoid(a * margin + b); identity for one class."""
+    """(a, b) maximising the class-balanced likelihood of sigmoid(a * margin + b), a > 0; identity for one class
+    or when the best slope is not positive (an inverting calibration is never set)."""
     from sklearn.linear_model import LogisticRegression
 
     margins = np.asarray(margins, dtype=np.float64).reshape(-1, 1)
@@ -28,7 +32,8 @@ def fit_platt(margins: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         raise IfdError("calibration: non-finite detector margins")
     lr = LogisticRegression(C=1e4, class_weight="balanced", max_iter=1000)
     lr.fit(margins, y)
-    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+    a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+    return (a, b) if a > 0 else (1.0, 0.0)
 
 
 def calibrated_p_fake(mean_logits: torch.Tensor, calibration: torch.Tensor) -> torch.Tensor:

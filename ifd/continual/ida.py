@@ -5,12 +5,13 @@ the same rows of a partner head, keeping every row's norm:
     w <- ||w|| * normalize((1 - g) * w / ||w|| + g * w_p / ||w_p||).
 All heads move from the weights as they were before the call; biases are left alone.
 
-Partners and gammas:
-- "lowest_cos" (official code): each head's partner is the other head whose flattened weight has the
-  lowest cosine similarity to its own; g = `newest_gamma` for the newest head, `previous_gamma` for the
-  one before, `older_gamma` for all older ones (official: 0.01, 0.001, smaller).
-- "paper": old heads align toward the newest head and the newest head toward the old head least
-  similar to it; the paper uses one g = 0.001, which the "paper" preset sets as all three gammas.
+Partners and gammas (METHOD.md §2):
+- "paper" (the paper, theta^t <- theta^(t-1)): only the newest head moves, toward the previous head,
+  with g = `newest_gamma` (the paper's 0.001); every older head stays exactly as it is.
+- "lowest_cos" (the official code's schedule, the `official` and `cpu` presets): each head's partner is
+  the other head whose flattened weight has the lowest cosine similarity to its own; g = `newest_gamma`
+  for the newest head, `previous_gamma` for the one before, `older_gamma` for all older ones (official:
+  0.01, 0.001, 0.0001).
 """
 
 from __future__ import annotations
@@ -41,13 +42,16 @@ def choose_partners(weights: torch.Tensor, partner: Partner) -> list[int]:
     if partner == "lowest_cos":
         return lowest
     if partner == "paper":
-        newest = t - 1
-        return [newest if i < newest else int(cos[newest, :newest].argmin()) for i in range(t)]
+        return [t - 2 if i == t - 1 else i for i in range(t)]  # only the newest has a partner; others: itself
     raise IfdError(f"unknown IDA partner rule {partner!r}; known: lowest_cos, paper")
 
 
-def head_gammas(t: int, newest_gamma: float, previous_gamma: float, older_gamma: float) -> list[float]:
-    """g per head: newest, previous, then older for all the rest."""
+def head_gammas(
+    t: int, newest_gamma: float, previous_gamma: float, older_gamma: float, partner: Partner = "lowest_cos"
+) -> list[float]:
+    """g per head: newest, previous, then older for all the rest; the paper's rule moves the newest only."""
+    if partner == "paper":
+        return [newest_gamma if i == t - 1 else 0.0 for i in range(t)]
     return [newest_gamma if i == t - 1 else previous_gamma if i == t - 2 else older_gamma for i in range(t)]
 
 
@@ -72,7 +76,7 @@ def align_heads(
         return
     weights = torch.stack([h.weight.detach() for h in heads.heads])
     partners = choose_partners(weights, partner)
-    gammas = head_gammas(t, newest_gamma, previous_gamma, older_gamma)
+    gammas = head_gammas(t, newest_gamma, previous_gamma, older_gamma, partner)
     for i, head in enumerate(heads.heads):
         if gammas[i] > 0:
             head.weight.copy_(rotate_rows(weights[i], weights[partners[i]], gammas[i]))

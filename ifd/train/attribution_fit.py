@@ -1,16 +1,21 @@
 """After an increment: calibrate p(fake), fit the attribution index, and measure both on held-out data.
 
-- Calibration: Platt scaling of the mean-of-heads margin on the validation splits of every seen task.
-- Attribution index: centroids of every seen (task, class) from the replay store's entries, re-read and
-  embedded by the current model (stored features in features-only mode; the validation split for a task
-  without replay entries); unknown threshold calibrated on the validation images of every seen task.
-- Open-set report: attribution accuracy on the seen tasks' test fakes; the unknown-generator AUC of the
-  next, not yet learned tasks' test images against the seen tasks' test images.
+Everything here reads only what the strategy keeps within its memory budget (METHOD.md §4): the replay
+store's samples of the old tasks (re-read through their references and embedded by the current model;
+the stored features in features-only mode) plus the newest task's val split (`ifd.train.val_split`), the
+`CalibrationSet`. No other image of an old task, and never a test image, is read.
+- Calibration: Platt scaling of the mean-of-heads margin on the calibration set (slope kept > 0).
+- Attribution index: centroids of every seen (task, class) from the replay entries (the newest task's from
+  its val split when it keeps no replay; an old task without replay keeps its stored (task, class)
+  centroid); unknown threshold at the 95th percentile of the calibration set's unknown scores.
+- Open-set report (`ifd train --open-set`, a report): attribution accuracy on the seen tasks' test fakes;
+  the unknown-generator AUC of the next, not yet learned task's test images against the seen tasks'.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,26 +31,18 @@ from ifd.eval.attribution import AttributionIndex, attribution_accuracy, fit_att
 from ifd.train.evaluate import model_device, predict_task
 
 UNKNOWN_QUANTILE = 0.95
+K = 2
 
 
-def _holdout(task: TaskData) -> str:
-    """The split used for calibration: val, or train when a batch has no val rows (never test)."""
-    return "val" if task.has_split("val") else "train"
+@dataclass
+class CalibrationSet:
+    """Features (under the current model), labels and task index of every budgeted calibration sample."""
 
-
-@torch.no_grad()
-def calibrate(model: nn.Module, seen: Sequence[TaskData], img_size: int, cache: ImageCache) -> tuple[float, float]:
-    """Fit and set the detector's Platt calibration on the seen tasks' validation images; returns (a, b)."""
-    model.set_calibration(1.0, 0.0)
-    ys, margins = [], []
-    for task in seen:
-        y, _, _, z = predict_task(model, task, _holdout(task), img_size=img_size, cache=cache)
-        logits = model.heads.mean_logits(z.to(model_device(model)))
-        margins.append((logits[:, 1] - logits[:, 0]).float().cpu().numpy())
-        ys.append(y)
-    a, b = fit_platt(np.concatenate(margins), np.concatenate(ys))
-    model.set_calibration(a, b)
-    return a, b
+    z: torch.Tensor
+    y: np.ndarray
+    task: np.ndarray
+    n_replay: int
+    n_val: int
 
 
 @torch.no_grad()
@@ -59,40 +56,75 @@ def _embed_entries(model: nn.Module, entries: Sequence[Any], roots: Mapping[str,
             ds = TaskImageDataset(root, pd.DataFrame({"path": [e.path], "label": ["fake"]}), img_size, e.task, cache=cache)
             xs.append(ds[0]["x"])
         feats.append(model.forward_features(torch.stack(xs).to(device)).float().cpu())
-    return torch.cat(feats)
+    return torch.cat(feats) if feats else torch.zeros(0, int(model.num_features))
 
 
-def _class_features(
-    model: nn.Module, t: int, task: TaskData, store: Any, roots: Mapping[str, str], img_size: int, cache: ImageCache,
-    holdout: tuple[np.ndarray, torch.Tensor],
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(real features, fake features) of task t from its replay entries, or from its holdout split."""
-    out = []
-    for label in (0, 1):
-        entries = store.entries_for(task=t, label=label)
-        if entries and store.features_only:
-            out.append(torch.stack([e.feature.float() for e in entries]))
-        elif entries:
-            out.append(_embed_entries(model, entries, roots, img_size, cache))
-        else:
-            y, z = holdout
-            out.append(z[torch.as_tensor(y) == label])
-    return out[0], out[1]
+def entry_features(model: nn.Module, entries: Sequence[Any], store: Any, roots: Mapping[str, str], img_size: int, cache: ImageCache) -> torch.Tensor:
+    """Features of replay entries: re-read and embedded, or (features-only) as stored."""
+    if store.features_only:
+        return torch.stack([e.feature.float() for e in entries]) if entries else torch.zeros(0, int(model.num_features))
+    return _embed_entries(model, entries, roots, img_size, cache)
 
 
-def fit_index(model: nn.Module, seen: Sequence[TaskData], store: Any, roots: Mapping[str, str], cfg: Any, cache: ImageCache) -> AttributionIndex:
-    """The attribution index of `model` over the generators of `seen` (one per task)."""
+def calibration_set(
+    model: nn.Module, seen: Sequence[TaskData], store: Any, roots: Mapping[str, str], img_size: int, cache: ImageCache
+) -> CalibrationSet:
+    """The old tasks' replay entries plus the newest task's val split: all calibration may read."""
     was_training = model.training
     model.eval()
     try:
-        reals, fakes, val = [], [], []
-        for t, task in enumerate(seen):
-            y, _, _, z = predict_task(model, task, _holdout(task), img_size=cfg.img_size, cache=cache)
-            real, fake = _class_features(model, t, task, store, roots, cfg.img_size, cache, (y, z))
-            reals.append(real)
-            fakes.append(fake)
-            val.append(z)
-        return fit_attribution(fakes, reals, [t.name for t in seen], torch.cat(val), UNKNOWN_QUANTILE)
+        zs, ys, ts = [], [], []
+        old = store.entries_for()
+        old = [e for e in old if e.task < len(seen) - 1]
+        if old:
+            zs.append(entry_features(model, old, store, roots, img_size, cache))
+            ys.append(np.array([e.label for e in old]))
+            ts.append(np.array([e.task for e in old]))
+        y, _, _, z = predict_task(model, seen[-1], "val", img_size=img_size, cache=cache)
+        zs.append(z)
+        ys.append(np.asarray(y))
+        ts.append(np.full(len(y), len(seen) - 1))
+        return CalibrationSet(torch.cat(zs), np.concatenate(ys), np.concatenate(ts), len(old), len(y))
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
+def raw_margins(model: nn.Module, z: torch.Tensor) -> np.ndarray:
+    """The monotone score under calibration: l_fake - l_real of the mean of the heads, float64."""
+    logits = model.heads.mean_logits(z.to(model_device(model))).double()
+    return (logits[:, 1] - logits[:, 0]).cpu().numpy()
+
+
+def calibrate(model: nn.Module, cal: CalibrationSet) -> tuple[float, float]:
+    """Fit and set the detector's Platt calibration on the budgeted calibration set; returns (a, b)."""
+    a, b = fit_platt(raw_margins(model, cal.z), cal.y)
+    model.set_calibration(a, b)
+    return a, b
+
+
+def fit_index(
+    model: nn.Module, seen: Sequence[TaskData], store: Any, roots: Mapping[str, str], cfg: Any, cache: ImageCache,
+    cal: CalibrationSet, centroids: Mapping[int, torch.Tensor] | None = None,
+) -> AttributionIndex:
+    """The attribution index of `model` over the generators of `seen` (one per task), from budgeted data only."""
+    was_training = model.training
+    model.eval()
+    try:
+        reals, fakes = [], []
+        newest = len(seen) - 1
+        for t in range(len(seen)):
+            for label, out in ((0, reals), (1, fakes)):
+                entries = store.entries_for(task=t, label=label)
+                if entries:
+                    out.append(entry_features(model, entries, store, roots, cfg.img_size, cache))
+                elif t == newest:
+                    out.append(cal.z[torch.as_tensor((cal.task == t) & (cal.y == label))])
+                elif centroids is not None and t * K + label in centroids:
+                    out.append(centroids[t * K + label].float().reshape(1, -1).cpu())
+                else:
+                    out.append(torch.zeros(0, cal.z.shape[1]))
+        return fit_attribution(fakes, reals, [t.name for t in seen], cal.z, UNKNOWN_QUANTILE)
     finally:
         model.train(was_training)
 

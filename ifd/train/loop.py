@@ -20,16 +20,18 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
-from ifd.data.image_dataset import ImageCache
+from ifd.data.image_dataset import ImageCache, image_cache
 from ifd.data.tasks import TaskData
 from ifd.errors import IfdError
-from ifd.train.attribution_fit import calibrate, fit_index, open_set_report
+from ifd.progress import epoch_callback, steps
+from ifd.train.attribution_fit import calibrate, calibration_set, fit_index, open_set_report
 from ifd.train.datamodule import TaskIncrementDataModule
-from ifd.train.evaluate import evaluate_row
 from ifd.train.module import LIDModule
+from ifd.train.raw_row import raw_score_row
 from ifd.train.replay_update import update_replay
 from ifd.train.state import IncrementalState, build_detector
 from ifd.train.trainer import fit_context, make_trainer, usable_checkpoint
+from ifd.train.val_split import with_val
 
 Progress = Callable[[str], None]
 STATE_FILE = "state.pt"
@@ -70,14 +72,21 @@ def learn_task(
     progress: Progress = print,
     callbacks: Sequence[pl.Callback] = (),
     cache: ImageCache | None = None,
+    eval_split: str = "test",
 ) -> IncrementalState:
-    """Learn `task` on top of `state` (None: from scratch); `previous` are the tasks `state` learned, in order."""
+    """Learn `task` on top of `state` (None: from scratch); `previous` are the tasks `state` learned, in order.
+
+    Calibration and thresholds read only the budgeted calibration set (replay + the new task's val split);
+    the matrix row is measured on `eval_split` of every seen task ("val" while tuning: test stays unread).
+    A task without val rows gets an explicit seeded hold-out from its train split (`with_val`)."""
+    task = with_val(task, progress)
+    previous = [with_val(p) for p in previous]
     t = state.n_tasks if state is not None else 0
     pl.seed_everything(int(cfg.seed) + t, workers=True, verbose=False)
     state = new_state(cfg) if state is None else state
     _check_previous(state, task, previous)
     out_dir = Path(out_dir)
-    cache = cache if cache is not None else ImageCache()
+    cache = cache if cache is not None else image_cache(cfg)
     started = time.perf_counter()
 
     # The student, store and matrix are copies: the caller's state (e.g. the champion) stays as it was.
@@ -107,17 +116,22 @@ def learn_task(
         f"[train] task {t} {task.name!r}: {cfg.epochs} epoch(s)" + (f", resuming from {ckpt}" if ckpt else "")
     )
     with fit_context():
-        make_trainer(cfg, cdir, out_dir, callbacks).fit(module, datamodule=data, ckpt_path=ckpt)
+        make_trainer(cfg, cdir, out_dir, [*callbacks, epoch_callback(progress, f"task {t} epochs")]).fit(
+            module, datamodule=data, ckpt_path=ckpt
+        )
     model = module.model.to(_eval_device(cfg))
 
     centroids = {**state.centroids, **update_replay(model, task, t, cfg, store, cache)}
     learn_s = time.perf_counter() - started
     seen = [*previous, task]
-    calibrate(model, seen, cfg.img_size, cache)
-    aucs, accs = evaluate_row(model, seen, img_size=cfg.img_size, cache=cache)
-    matrix.add_row(task.name, aucs, accs)
-    progress(f"[train] task {t} {task.name!r} done: AUC " + " ".join(f"{a:.3f}" for a in aucs))
-    index = fit_index(model, seen, store, {**roots, task.name: str(task.root)}, cfg, cache)
+    all_roots = {**roots, task.name: str(task.root)}
+    cal = calibration_set(model, seen, store, all_roots, cfg.img_size, cache)
+    calibrate(model, cal)
+    row, _ = raw_score_row(model, seen, img_size=cfg.img_size, split=eval_split, cache=cache)
+    matrix.add(task.name, row)
+    aucs = row.auc
+    progress(f"[train] task {t} {task.name!r} done: {eval_split} AUC " + " ".join(f"{a:.3f}" for a in aucs))
+    index = fit_index(model, seen, store, all_roots, cfg, cache, cal, centroids)
 
     state = IncrementalState(
         cfg=cfg,
@@ -148,15 +162,18 @@ def train_sequence(
     callbacks: Sequence[pl.Callback] = (),
     open_set: bool = False,
     on_task_end: Callable[[IncrementalState], None] | None = None,
+    eval_split: str = "test",
 ) -> IncrementalState:
     """Learn `tasks` in order; with `resume`, skip the tasks whose state file exists and continue the next.
 
     With `open_set`, after each task the next (not yet learned) task's fakes serve as an unseen generator:
     attribution accuracy and unknown-generator AUC are appended to `state.open_set`. `on_task_end(state)`
     runs after every task (e.g. an Optuna trial reporting AA so far; it may raise to stop the sequence).
+    `eval_split` is the split the matrix is measured on: "test" for a report, "val" for every choice.
     """
     if not tasks:
         raise IfdError("no tasks to learn")
+    tasks = [with_val(t, progress) for t in tasks]
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         raise IfdError(f"task names must be unique; got {names}")
@@ -165,26 +182,30 @@ def train_sequence(
     state = _resume_state(out_dir, names, cfg, progress) if resume else None
     if not resume:
         _clear(out_dir)
-    cache = ImageCache()
+    cache = image_cache(cfg)
     start = state.n_tasks if state is not None else 0
-    for t in range(start, len(tasks)):
-        state = learn_task(
-            state,
-            tasks[t],
-            cfg,
-            out_dir,
-            tasks[:t],
-            resume=resume,
-            progress=progress,
-            callbacks=callbacks,
-            cache=cache,
-        )
-        if open_set:
-            state.open_set.append(_open_set(state, tasks[: t + 1], tasks[t + 1 : t + 2], cfg, cache))
-            state.save(state_path(out_dir, t))
-            state.save(out_dir / STATE_FILE)
-        if on_task_end is not None:
-            on_task_end(state)
+    with steps(progress, len(tasks), "tasks", done=start) as bar:
+        for t in range(start, len(tasks)):
+            bar.start(f"task {t} {tasks[t].name!r}")
+            state = learn_task(
+                state,
+                tasks[t],
+                cfg,
+                out_dir,
+                tasks[:t],
+                resume=resume,
+                progress=progress,
+                callbacks=callbacks,
+                cache=cache,
+                eval_split=eval_split,
+            )
+            if open_set:
+                state.open_set.append(_open_set(state, tasks[: t + 1], tasks[t + 1 : t + 2], cfg, cache))
+                state.save(state_path(out_dir, t))
+                state.save(out_dir / STATE_FILE)
+            if on_task_end is not None:
+                on_task_end(state)
+            bar.advance()
     assert state is not None
     return state
 

@@ -6,6 +6,9 @@ maximises a scalarised retention score AA - alpha * AF and prunes after any task
 intermediate reports in multi-objective studies). The study lives in an RDB (SQLite in the workspace by
 default, any SQLAlchemy URL to share it between workers). This package is the only importer of optuna.
 
-Modules: `space` (the search space, data in space.yaml), `study` (the study and its objective),
-`pareto` (front and plot), `params_io` (best settings into params.yaml, only when asked).
+Every trial is measured on the val matrix; the test split is read once, for the best trial's final
+report (`final_report`). Modules: `space` (the search space, data in space.yaml), `study` (the study and
+its objective), `final_report` (the one test read), `pareto` (front and plot), `params_io` (best settings
+into params.yaml, only when asked), `strategies` (the same small search on val for every benchmark
+strategy, data in strategy_space.yaml).
 """

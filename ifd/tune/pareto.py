@@ -19,7 +19,7 @@ def non_dominated(points: Sequence[tuple[float, float]]) -> list[int]:
 
 def front_text(rows: Sequence[dict[str, Any]]) -> str:
     """One line per Pareto-optimal trial: number, AA, AF, score, the parameters."""
-    lines = ["Pareto front (AA up, AF down):", f"  {'trial':>5}  {'AA':>6}  {'AF':>7}  params"]
+    lines = ["Pareto front on the val matrix (AA up, AF down):", f"  {'trial':>5}  {'AA':>6}  {'AF':>7}  params"]
     for r in rows:
         params = ", ".join(f"{k}={_short(v)}" for k, v in sorted(r["params"].items()))
         lines.append(f"  {r['trial']:>5}  {r['AA']:.3f}  {r['AF']:+.3f}  {params}")

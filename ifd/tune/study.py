@@ -1,5 +1,10 @@
 """The Optuna study of `ifd tune` and its objective: one trial = one training sequence of the detector.
 
+Three splits, three uses (METHOD.md §4): a trial trains on train and is measured on the *val* matrix
+(`train_sequence(eval_split="val")`): its objective, its pruning reports and the choice of the best trial
+read val only, never a test row. The test matrix is read once, for the best trial, after the search
+(`ifd.tune.final_report`), and logged as its own run marked as the final report.
+
 - multi-objective (`mode="multi"`): directions ["maximize", "minimize"] on (AA, AF); TPE sampler; the
   Pareto front is `study.best_trials`. Optuna 5 raises on `trial.report` / `should_prune` here, so
   these trials always run to the end.
@@ -23,6 +28,7 @@ from typing import Any, Literal
 
 from ifd.data.tasks import TaskData
 from ifd.errors import IfdError
+from ifd.progress import steps
 from ifd.tracking.trials import TUNE_EXPERIMENT
 from ifd.workspace import Workspace
 
@@ -45,6 +51,8 @@ class TuneSettings:
     pruner: str = "median"
     space: Path | None = None
     out: Path | None = None
+    final_test: bool = True
+    """After the search, retrain the best trial once and report its test matrix (the only test read)."""
 
 
 def default_storage(ws: Workspace) -> str:
@@ -131,7 +139,8 @@ class Objective:
 
         with tempfile.TemporaryDirectory(prefix="ifd-tune-") as tmp:
             try:
-                state = train_sequence(self.tasks, cfg, Path(tmp), resume=False, progress=lambda _: None, on_task_end=on_task_end)
+                state = train_sequence(self.tasks, cfg, Path(tmp), resume=False, progress=lambda _: None,
+                                       on_task_end=on_task_end, eval_split="val")
             except optuna.TrialPruned as exc:
                 self._log(trial, overrides, cfg, seen[0] if seen else None, "PRUNED")
                 self.progress(f"[tune] trial {trial.number}: {exc}")
@@ -141,7 +150,7 @@ class Objective:
                 raise
         summary = self._log(trial, overrides, cfg, state.matrix, "COMPLETE")
         score = summary["AA"] - self.settings.alpha * summary["AF"]
-        self.progress(f"[tune] trial {trial.number}: AA {summary['AA']:.3f}  AF {summary['AF']:+.3f}  score {score:.3f}")
+        self.progress(f"[tune] trial {trial.number}: val AA {summary['AA']:.3f}  AF {summary['AF']:+.3f}  score {score:.3f}")
         return (summary["AA"], summary["AF"]) if not single else score
 
     def _log(self, trial: Any, overrides: dict[str, Any], cfg: Any, matrix: Any, state: str) -> dict[str, Any]:
@@ -163,7 +172,8 @@ class Objective:
             step_metrics={"AA_t": aa_curve(rows), "score_t": [retention_score(rows[: t + 1], self.settings.alpha) for t in range(len(rows))]},
             matrix=matrix.to_dict() if matrix is not None else None,
             config=cfg.model_dump(mode="json"),
-            tags={"optuna.study": self.settings.study_name, "optuna.trial": str(trial.number), "ifd.tune.mode": self.settings.mode},
+            tags={"optuna.study": self.settings.study_name, "optuna.trial": str(trial.number), "ifd.tune.mode": self.settings.mode,
+                  "ifd.tune.split": "val"},
             state=state,
         )
         trial.set_user_attr("mlflow_run_id", run_id)
@@ -205,8 +215,10 @@ def run_study(
     space = load_space(settings.space)
     study = open_study(settings, ws, pruner)
     progress(f"[tune] study {settings.study_name!r} ({settings.mode}-objective) on {len(tasks)} task(s); {len(study.trials)} trial(s) so far")
-    study.optimize(Objective(tasks, base, ws, settings, space, progress), n_trials=settings.n_trials,
-                   timeout=settings.timeout_s, catch=(IfdError,))
+    with steps(progress, settings.n_trials, "trials") as bar:
+        study.optimize(Objective(tasks, base, ws, settings, space, progress), n_trials=settings.n_trials,
+                       timeout=settings.timeout_s, catch=(IfdError,),
+                       callbacks=[lambda _, trial: bar.advance(f"trial {trial.number} ({trial.state.name.lower()})")])
     states = optuna.trial.TrialState
     done = [t for t in study.get_trials(deepcopy=False, states=(states.COMPLETE,)) if "AA" in t.user_attrs]
     rows = [trial_row(t, space, settings.alpha) for t in done]
@@ -226,6 +238,11 @@ def run_study(
         from ifd.tune.params_io import write_overrides
 
         written = str(write_overrides(write_params, best["params"]))
+    final = None
+    if settings.final_test and best is not None:
+        from ifd.tune.final_report import final_test_report
+
+        final = final_test_report(study, tasks, base, ws, settings, best, progress)
     counts = {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,))) for s in (states.COMPLETE, states.PRUNED, states.FAIL)}
     return {
         "study": settings.study_name,
@@ -237,7 +254,10 @@ def run_study(
         "best": best,
         "plot": str(plot) if plot else None,
         "params_written": written,
-        "text": front_text(front) + (f"\nbest (max AA - {settings.alpha:g} * AF): trial {best['trial']}" if best else ""),
+        "selected_on": "val",
+        "final_test": final,
+        "text": front_text(front) + (f"\nbest on val (max AA - {settings.alpha:g} * AF): trial {best['trial']}" if best else "")
+        + (f"\nfinal report on test (read once): AA {final['AA']:.3f}  AF {final['AF']:+.3f}" if final else ""),
     }
 
 
