@@ -25,8 +25,8 @@ def validate(staged: ingest.StagedBatch, root: str, cfg: dict[str, Any]) -> dict
 
 
 @task(name="commit-batch")
-def commit(staged: ingest.StagedBatch, root: str) -> dict[str, Any]:
-    return ingest.commit_batch(staged, Workspace.at(root)).to_dict()
+def commit(staged: ingest.StagedBatch, root: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    return ingest.commit_batch(staged, Workspace.at(root), IngestConfig(**cfg)).to_dict()
 
 
 @flow(name="ingest", log_prints=True)
@@ -37,7 +37,7 @@ def ingest_flow(
     staged = stage(src, name, fmt, root, cfg, replace)
     try:
         validate(staged, root, cfg)
-        result = commit(staged, root)
+        result = commit(staged, root, cfg)
     finally:
         ingest.discard_staged(staged)
     emit_event(

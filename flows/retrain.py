@@ -1,8 +1,9 @@
 """The retrain flow: champion -> learn task NAME -> gate -> log the run, register a challenger if it passed.
 
-Thin: each task calls one ifd.lifecycle function on paths, names and dicts. The tracking steps retry
-when the tracking server did not answer (after ifd.tracking's own retries); one retrain at a time per
-workspace (file lock; `wait_s` queues behind a running one). `ifd retrain NAME` runs it by hand;
+Thin: each task calls one ifd.lifecycle function on paths, names and dicts. No task retries: the one
+retry layer is ifd.tracking.retry (bounded, `IFD_TRACKING_BUDGET_S`), and a tracking step that still
+fails ends the flow with TrackingUnavailable; running the same retrain again resumes it. One retrain at
+a time per workspace (file lock; `wait_s` queues behind a running one). `ifd retrain NAME` runs it by hand;
 `ifd worker` serves it as a deployment that an `ifd.batch.landed` event (the ingest flow) triggers.
 """
 
@@ -13,17 +14,11 @@ from typing import Any
 from prefect import flow, task
 
 from ifd.lifecycle import retrain
+from ifd.tracking.retry import retry_budget
 from ifd.workspace import Workspace
 
 
-def _tracking_down(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry a tracking step only when the server did not answer."""
-    from ifd.tracking.retry import TrackingUnavailable
-
-    return isinstance(state.data, TrackingUnavailable)
-
-
-@task(name="fetch-champion", retries=2, retry_delay_seconds=[15, 60], retry_condition_fn=_tracking_down)
+@task(name="fetch-champion")
 def champion(root: str) -> dict[str, Any]:
     return retrain.fetch_champion(Workspace.at(root))
 
@@ -38,7 +33,7 @@ def gate(root: str, candidate: dict[str, Any], champ: dict[str, Any], policy_fil
     return retrain.gate_candidate(Workspace.at(root), candidate, champ, policy_file)
 
 
-@task(name="log-and-register", retries=2, retry_delay_seconds=[15, 60], retry_condition_fn=_tracking_down)
+@task(name="log-and-register")
 def record(root: str, candidate: dict[str, Any], champ: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
     return retrain.record_candidate(Workspace.at(root), candidate, champ, report)
 
@@ -55,7 +50,7 @@ def retrain_flow(
     """Learn batch `name` on top of the champion; `lid` defaults to the workspace's params.yaml."""
     ws = Workspace.at(root)
     lid = lid if lid is not None else retrain.workspace_lid(ws)
-    with retrain.retrain_lock(ws, wait_s):
+    with retrain.retrain_lock(ws, wait_s), retry_budget():  # one budget of failing time for the whole retrain
         champ = champion(root)
         candidate = learn(root, name, champ, lid, fresh)
         report = gate(root, candidate, champ, policy_file)

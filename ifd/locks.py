@@ -1,4 +1,9 @@
-"""Workspace-level locks, so two ingests (or two retrains) never write the same workspace at once."""
+"""Workspace-level locks, so two ingests (or two retrains) never write the same workspace at once.
+
+An OS file lock (flock): the kernel drops it when its holder dies, even by SIGKILL, so a lock is never
+left stale, and whoever takes the `data` lock next knows that a commit journal it finds belongs to a
+dead process (ifd/data/journal.py; `journal.data_lock` is this lock with that journal settled first).
+"""
 
 from __future__ import annotations
 
@@ -23,8 +28,9 @@ def workspace_lock(ws: Workspace, name: str, timeout: float = 0.0) -> Iterator[N
     try:
         lock.acquire(timeout=timeout)
     except Timeout:
+        waited = f" (waited {timeout:g} s)" if timeout > 0 else ""
         raise WorkspaceBusy(
-            f"another {name} job holds {ws.locks_dir / (name + '.lock')}; wait for it to finish and retry"
+            f"another {name} job holds {ws.locks_dir / (name + '.lock')}{waited}; wait for it to finish and retry"
         ) from None
     try:
         yield

@@ -1,7 +1,8 @@
 """The workspace: a DVC project directory holding data/, data.dvc, params.yaml and local state in .ifd/.
 
 Commands act on the current directory unless given `--workspace`. Every path the platform writes is
-derived here, so nothing reaches for a hidden global.
+derived here, so nothing reaches for a hidden global. `require()` is where every command enters a
+workspace, so it is also where an ingest that was killed mid-commit gets repaired.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ class Workspace:
         return self.state_dir / "locks"
 
     @property
+    def journal_path(self) -> Path:
+        """The write-ahead journal of an ingest's commit (ifd/data/journal.py); present only mid-commit."""
+        return self.state_dir / "journal" / "ingest.json"
+
+    @property
     def dvc_remote_dir(self) -> Path:
         return self.state_dir / "dvc-remote"
 
@@ -70,6 +76,11 @@ class Workspace:
         return (self.root / ".dvc").is_dir() and self.catalog_path.is_file() and self.data_dvc.is_file()
 
     def require(self) -> Workspace:
+        """Fail unless this is a workspace; first repair what an interrupted ingest left (ifd/data/journal.py)."""
+        if (self.root / ".dvc").is_dir():
+            from ifd.data.journal import repair_if_needed
+
+            repair_if_needed(self)
         if not self.is_initialised():
             raise IfdError(
                 f"{self.root} is not an ifd workspace (needs .dvc/, data/catalog.json and data.dvc); "

@@ -10,12 +10,18 @@ from ifd.errors import IfdError
 from ifd.workspace import Workspace
 
 
-def init_workspace(ws: Workspace) -> Workspace:
-    """Idempotent: an existing workspace is left as it is. In a fresh clone of a workspace (data/ and DVC's
-    cache are not in git) whose data.dvc records the empty catalogue, the empty catalogue is restored and
-    cached, so `dvc status` is clean; a data.dvc recording real batches is refused: `dvc pull` them."""
+def init_workspace(ws: Workspace, remote: str | None = None,
+                   remote_options: dict[str, str] | None = None) -> Workspace:
+    """Idempotent: an existing workspace is left as it is (an interrupted ingest is repaired first). In a
+    fresh clone of a workspace (data/ and DVC's cache are not in git) whose data.dvc records the empty
+    catalogue, the empty catalogue is restored and cached, so `dvc status` is clean; a data.dvc
+    recording real batches is refused: `dvc pull` them."""
+    if (ws.root / ".dvc").is_dir():
+        from ifd.data.journal import repair_if_needed
+
+        repair_if_needed(ws)  # before anything is (re)created from what a killed ingest left
     ws.root.mkdir(parents=True, exist_ok=True)
-    dvc_store.init_dvc(ws)
+    dvc_store.init_dvc(ws, remote, remote_options)  # no remote given: the present one is kept
     data_missing = not ws.data_dir.exists()
     ws.data_dir.mkdir(exist_ok=True)
     if not ws.catalog_path.exists():
@@ -24,6 +30,8 @@ def init_workspace(ws: Workspace) -> Workspace:
         dvc_store.track_data(ws)
     elif data_missing:
         _restore_empty_data(ws)
+    elif remote is not None:
+        dvc_store.push_data(ws)  # a new remote gets the version data.dvc already records
     return ws
 
 

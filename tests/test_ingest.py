@@ -102,25 +102,30 @@ def test_ingest_copies_records_versions_and_pushes(workspace: Workspace, tmp_pat
     assert leftovers(workspace) == []
 
 
-def test_failure_mid_commit_rolls_back(
-    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_failure_mid_commit_rolls_back(workspace: Workspace, tmp_path: Path) -> None:
+    """A real failure inside `dvc add` (DVC's cache moved under a regular file). The batch is moved out
+    again at once; DVC cannot confirm data/ against data.dvc without its cache, so the journal stays and
+    the next command, once the cache is back, finishes the rollback. A replaced batch comes back by a
+    rename, not from a copy."""
+    from ifd.data.journal import RepairFailed
+
     ingest_batch(make_batch(tmp_path / "a"), "a", workspace, CFG)
     before = fingerprint(workspace)
-
-    def broken(ws: Workspace) -> str:
-        raise RuntimeError("disk full")
-
-    monkeypatch.setattr(dvc_store, "track_data", broken)
-    with pytest.raises(RuntimeError, match="disk full"):
-        ingest_batch(make_batch(tmp_path / "b"), "b", workspace, CFG)
-    assert not workspace.batch_dir("b").exists()
-    with pytest.raises(RuntimeError, match="disk full"):
-        ingest_batch(make_batch(tmp_path / "a2"), "a", workspace, CFG, replace=True)
-    assert fingerprint(workspace) == before
-    assert leftovers(workspace) == []
-    monkeypatch.undo()
-    assert dvc_store.status(workspace) == {}
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, so no cache can live under it")
+    for name, replace in (("b", False), ("a", True)):
+        with dvc_store._repo(workspace) as repo, repo.config.edit() as conf:
+            conf["cache"]["dir"] = str(blocker / "cache")
+        with pytest.raises(RepairFailed, match="the journal is kept") as info:
+            ingest_batch(make_batch(tmp_path / f"{name}2"), name, workspace, CFG, replace=replace)
+        assert isinstance(info.value.__context__, OSError)  # the failure of `dvc add` itself
+        assert not workspace.batch_dir("b").exists() and workspace.journal_path.exists()
+        with dvc_store._repo(workspace) as repo, repo.config.edit() as conf:
+            del conf["cache"]["dir"]
+        workspace.require()
+        assert fingerprint(workspace) == before
+        assert leftovers(workspace) == [] and not workspace.journal_path.exists()
+        assert dvc_store.status(workspace) == {}
 
 
 def test_same_name_needs_replace(workspace: Workspace, tmp_path: Path) -> None:

@@ -167,8 +167,13 @@ from PIL import Image
 paths = json.loads(sys.argv[1])
 model = mlflow.pyfunc.load_model("models:/ifd-detector@champion")
 items = [paths[0], base64.b64encode(open(paths[1], "rb").read()).decode(), np.asarray(Image.open(paths[2]).convert("RGB")), *paths[3:]]
-out = model.predict(pd.DataFrame({"image": items}))
-print(json.dumps({"rows": out.to_dict(orient="records"), "tasks": model.metadata.metadata["tasks"]}))
+out = model.predict(pd.DataFrame({"image": items}), params={"allow_paths": True})
+try:
+    model.predict(pd.DataFrame({"image": [paths[0]]}))
+    refused = None
+except Exception as exc:
+    refused = str(exc)
+print(json.dumps({"rows": out.to_dict(orient="records"), "tasks": model.metadata.metadata["tasks"], "refused": refused}))
 """
 
 
@@ -186,6 +191,7 @@ def test_the_champion_loads_by_alias_in_a_new_process_and_scores_like_the_scorer
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     expected = DetectorScorer(state, device="cpu").score(images).rows()
     assert got["tasks"] == state.task_names
+    assert got["refused"] is not None and "allow_paths" in got["refused"]  # a path is read only when the caller opts in
     np.testing.assert_allclose([r["p_fake"] for r in got["rows"]], [r["p_fake"] for r in expected], rtol=0, atol=1e-6)
     assert [r["label"] for r in got["rows"]] == [r["label"] for r in expected]
     assert [r["generator"] for r in got["rows"]] == [r["generator"] for r in expected]

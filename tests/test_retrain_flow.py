@@ -75,8 +75,7 @@ def test_tracking_server_down_retries_then_fails_cleanly_and_resumes(ws: Workspa
     lines: list[str] = []
     with monkeypatch.context() as m:
         m.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
-        m.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-        m.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+        m.setenv("IFD_TRACKING_TIMEOUT_S", "2")
         m.setenv("IFD_TRACKING_ATTEMPTS", "3")
         m.setenv("IFD_TRACKING_BACKOFF_S", "0.05")
         started = time.perf_counter()
@@ -149,6 +148,9 @@ def test_worker_needs_a_server_and_triggers_on_this_workspace_batches(ws: Worksp
     assert trigger.expect == {EVENT}
     assert trigger.match.get("ifd.workspace") in (str(ws.root), [str(ws.root)])
     assert trigger.parameters["name"] == "{{ event.payload.name }}"
+    # The workspace is the worker's own (the deployment's fixed `root`), never taken from an event.
+    assert "root" not in trigger.parameters
+    assert not any("event" in str(v) for k, v in trigger.parameters.items() if k != "name")
     with temporary_settings(restore_defaults={PREFECT_API_URL}):
         with pytest.raises(IfdError, match="make prefect"):
             serve_retrain(ws)

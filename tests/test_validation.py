@@ -24,6 +24,7 @@ CHECK_NAMES = [
     "image_decodes",
     "min_size",
     "max_size",
+    "max_file_bytes",
     "unique_content",
     "source_in_one_split",
     "not_already_ingested",
@@ -117,6 +118,23 @@ def _outside_link(batch: Path) -> dict:
     return {}
 
 
+def _inside_link(batch: Path) -> dict:
+    frame = read_rows(batch)
+    (batch / "linked").symlink_to(batch / "images")
+    frame.loc[0, "path"] = "linked/" + Path(frame.loc[0, "path"]).name
+    write_rows(batch, frame)
+    return {}
+
+
+def _padded(row: int, extra: int) -> Edit:
+    def edit(batch: Path) -> dict:
+        path = batch / read_rows(batch).loc[row, "path"]
+        path.write_bytes(path.read_bytes() + b"\0" * extra)
+        return {}
+
+    return edit
+
+
 def _text_as_png(batch: Path) -> dict:
     (batch / read_rows(batch).loc[0, "path"]).write_text("hello")
     return {}
@@ -138,17 +156,19 @@ CASES: dict[str, tuple[str, Edit, Edit]] = {
     "backslash": ("path_inside_batch", _move(0, "images\\x.png"), _noop),
     "missing": ("path_inside_batch", _set(0, "path", "images/nope.png"), _noop),
     "symlink_out": ("path_inside_batch", _outside_link, _noop),
+    "symlink_in": ("path_inside_batch", _inside_link, _noop),
     "truncated": ("image_decodes", _image(0, truncate=True), _image(0, fmt="JPEG")),
     "not_image": ("image_decodes", _text_as_png, _image(0, fmt="BMP")),
     "small": ("min_size", _image(0, (40, 31)), _image(0, (40, 32))),
     "large": ("max_size", _image(0, (41, 40)), _image(0, (40, 40))),
+    "bytes": ("max_file_bytes", _padded(0, 20_000), _padded(0, 1_000)),
     "dupe": ("unique_content", _copy_content(0, 2), _copy_content(0, 0)),
     "source": ("source_in_one_split", _set(0, "split", "test"), _set(0, "source_id", "another")),
     "known": ("not_already_ingested", _known(3), _known(None)),
     "train": ("classes_in_train", _drop_rows("fake", "train"), _drop_rows("fake", "val")),
     "test": ("classes_in_test", _drop_rows("real", "test"), _drop_rows("real", "val")),
 }
-CFG = IngestConfig(min_size=32, max_size=40, sample_rows_in_report=2)
+CFG = IngestConfig(min_size=32, max_size=40, max_file_bytes=20_000, sample_rows_in_report=2)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -203,3 +223,25 @@ def test_truncated_images_fail_even_when_pil_is_told_to_load_them(
     facts = compute_facts(batch, read_rows(batch)["path"])
     assert facts["decode_error"].notna().tolist() == [True] + [False] * 7
     assert ImageFile.LOAD_TRUNCATED_IMAGES is True
+
+
+def test_header_over_max_size_is_refused_on_size_without_decoding(tmp_path: Path) -> None:
+    """Dimensions come from the header: a file whose header is too large is never decoded, so its truncated
+    body (which would fail to decode) is not reported; max_size reports the header's size."""
+    batch = make_batch(tmp_path / "b")
+    path = batch / read_rows(batch).loc[0, "path"]
+    data = image_bytes("wide", (41, 40))
+    path.write_bytes(data[: len(data) // 2])
+    _, report = check_batch(batch, {}, CFG)
+    failed = {c.name: c for c in report.failures()}
+    assert set(failed) == {"max_size"}, report.to_text()
+    assert failed["max_size"].sample_rows[0]["width"] == 41
+
+
+def test_oversized_file_is_not_read(tmp_path: Path) -> None:
+    batch = make_batch(tmp_path / "b")
+    _padded(0, 50_000)(batch)
+    facts = compute_facts(batch, read_rows(batch)["path"], max_bytes=20_000)
+    assert facts.loc[0, "n_bytes"] > 50_000
+    assert facts.loc[0, ["sha256", "width", "decode_error"]].isna().all()
+    assert facts.loc[1:, "sha256"].notna().all()

@@ -1,5 +1,5 @@
-"""`ifd retrain`, `ifd approve`, `ifd reject`, `ifd registry`, `ifd rollback`, `ifd evaluate`, `ifd worker`:
-the gated, reviewed model lifecycle (ifd.lifecycle; the registry in ifd.tracking)."""
+"""`ifd retrain`, `ifd approve`, `ifd reject`, `ifd registry`, `ifd rollback`, `ifd revert-champion`,
+`ifd evaluate`, `ifd worker`: the gated, reviewed model lifecycle (ifd.lifecycle; the registry in ifd.tracking)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ def cmd_retrain(args: argparse.Namespace) -> None:
     progress(f"[retrain] {args.name}: backbone {lid['backbone']}, {lid['epochs']} epoch(s)")
     with prefect_environment():
         from flows.retrain import retrain_flow
+        from ifd.redact import install_log_redaction
 
+        install_log_redaction()  # Prefect logs a failed task's traceback, which may quote the tracking URI
         result = retrain_flow(name=args.name, root=str(ws.root), lid=lid, policy_file=args.policy, wait_s=args.wait, fresh=args.fresh)
     emit(args, result, result_text(result))
     if not result.get("version"):
@@ -62,6 +64,13 @@ def cmd_rollback(args: argparse.Namespace) -> None:
     emit(args, out, f"champion rolled back from version {out['rolled_back_from']} to version {out['champion']}")
 
 
+def cmd_revert_champion(args: argparse.Namespace) -> None:
+    from ifd.lifecycle.champion import revert
+
+    out = revert(workspace(args).require(), args.reviewer, args.note)
+    emit(args, out, f"champion back at version {out['champion'] or 'none'} where ifd put it (was {out['reverted_from'] or 'none'})")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from ifd.lifecycle.evaluate import evaluate_model, evaluation_text
 
@@ -84,7 +93,11 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
 
 def _decision_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--reviewer", required=True, help="who decides (recorded in the version's tags)")
+    p.add_argument(
+        "--reviewer",
+        help="who decides, recorded in the version's tags; on a basic-auth MLflow server the signed-in user "
+        "(MLFLOW_TRACKING_USERNAME) is recorded instead and this may be left out",
+    )
     p.add_argument("--note", required=True, help="why (recorded in the version's tags)")
 
 
@@ -107,6 +120,9 @@ def register(add: AddCommand) -> None:
     add("registry", cmd_registry, "the registered versions with gate numbers, decision, reviewer and aliases")
 
     p = add("rollback", cmd_rollback, "move the champion back to the previous approved version")
+    _decision_args(p)
+
+    p = add("revert-champion", cmd_revert_champion, "point `champion` back where ifd last put it (after a move outside ifd approve/rollback)")
     _decision_args(p)
 
     p = add("evaluate", cmd_evaluate, "per-task AUC/ACC of a model on every known task")

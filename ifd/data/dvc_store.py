@@ -6,7 +6,7 @@ DVC itself is the source of truth for what is versioned: `data_version()` reads 
 
 from __future__ import annotations
 
-import os
+import logging
 from typing import Any
 
 import yaml
@@ -23,27 +23,52 @@ def _repo(ws: Workspace) -> Any:
     return Repo(str(ws.root))
 
 
-def init_dvc(ws: Workspace) -> None:
-    """Make `ws.root` a DVC project (without git when it is not a git repo) with a local default remote."""
+def init_dvc(ws: Workspace, remote: str | None = None, remote_options: dict[str, str] | None = None) -> None:
+    """Make `ws.root` a DVC project (without git when it is not a git repo) with a default remote: `remote`
+    if given, else the one it has, else the local folder (ifd/data/dvc_remote.py)."""
     from dvc.repo import Repo
 
+    from ifd.data.dvc_remote import configure_remote
+
     if not (ws.root / ".dvc").is_dir():
-        # A workspace nested in another git checkout (the demo's) is versioned by DVC alone.
-        Repo.init(str(ws.root), no_scm=not (ws.root / ".git").exists())
-    ws.dvc_remote_dir.mkdir(parents=True, exist_ok=True)
-    with _repo(ws) as repo:
-        with repo.config.edit() as conf:
-            # DVC reads a relative URL against the cwd and stores it relative to .dvc/, so clones keep working.
-            conf["remote"][REMOTE_NAME] = {"url": os.path.relpath(ws.dvc_remote_dir)}
-            conf["core"]["remote"] = REMOTE_NAME
+        # A workspace nested in another git checkout (the demo's) is versioned by DVC alone. DVC logs
+        # "Initialized DVC repository." to stdout, which must stay pure JSON under `ifd init --json`.
+        dvc_log = logging.getLogger("dvc")
+        level = dvc_log.level
+        dvc_log.setLevel(logging.WARNING)
+        try:
+            Repo.init(str(ws.root), no_scm=not (ws.root / ".git").exists())
+        finally:
+            dvc_log.setLevel(level)
+    configure_remote(ws, remote, remote_options)
 
 
 def track_data(ws: Workspace) -> str:
     """`dvc add data` and push to the default remote; returns the new data version (md5 in data.dvc)."""
+    version = add_data(ws)
+    push_data(ws)
+    return version
+
+
+def add_data(ws: Workspace) -> str:
+    """`dvc add data`: data.dvc records data/ as it is now, its files enter DVC's cache; returns the version."""
     with _repo(ws) as repo:
         repo.add(str(ws.data_dir))
-        repo.push()
     return data_version(ws)
+
+
+def push_data(ws: Workspace) -> None:
+    """`dvc push` of data.dvc to the default remote (objects already there are skipped)."""
+    with _repo(ws) as repo:
+        repo.push(targets=[str(ws.data_dvc)])
+
+
+def remote_url(ws: Workspace) -> str:
+    """The default remote's URL as DVC's config holds it (for messages)."""
+    with _repo(ws) as repo:
+        conf = repo.config
+        name = conf["core"].get("remote", REMOTE_NAME)
+        return str(conf["remote"].get(name, {}).get("url", "?"))
 
 
 def data_version(ws: Workspace) -> str:
@@ -64,6 +89,6 @@ def status(ws: Workspace, cloud: bool = False) -> dict[str, Any]:
 
 
 def checkout_data(ws: Workspace) -> None:
-    """Make data/ match data.dvc again (used after a rollback)."""
+    """`dvc checkout --force data.dvc`: make data/ match data.dvc again from the cache (used by repair)."""
     with _repo(ws) as repo:
         repo.checkout(targets=[str(ws.data_dvc)], force=True)

@@ -1,42 +1,53 @@
-"""Ingest a forgery batch: convert, validate, then copy into data/ and version it with DVC, all or nothing.
+"""Ingest a forgery batch: convert, validate, then move into data/ and version it with DVC, all or nothing.
 
 The three steps are separate functions so the Prefect flow can run each as a task; `ingest_batch`
 runs them in order for callers without Prefect. A refused batch never touches data/, data.dvc or the
 catalogue: it is converted and validated in a staging folder under .ifd/, which is then removed.
+Staging and validation run without the data lock; `commit_batch` takes it, repeats the name and
+cross-batch content checks there (another ingest may have committed meanwhile) and hands the
+journaled commit to ifd/data/journal.py.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ifd.data import dvc_store
-from ifd.data.catalog import BatchRecord, batch_counts, batch_digest, load_catalog, save_catalog
+from ifd.data import journal
+from ifd.data.catalog import BatchRecord, Catalog, batch_counts, batch_digest, load_catalog
 from ifd.data.ingest_config import IngestConfig
 from ifd.data.manifest import read_manifest, write_manifest
 from ifd.errors import BatchRefused, IfdError
-from ifd.locks import workspace_lock
+from ifd.faults import maybe_fault
 from ifd.workspace import Workspace
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
+class BatchExists(IfdError):
+    """A batch of that name is already ingested and `replace` was not asked for."""
+
+    exit_code = 3
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a batch named {name!r} is already ingested; pass --replace to replace it")
+
+
 @dataclass
 class StagedBatch:
-    """A converted batch waiting in .ifd/staging; `report` is the adapter's notes."""
+    """A converted batch waiting in .ifd/staging; `adapter_notes` is the adapter's notes; `replace` says
+    whether it may replace a batch of the same name (checked again under the data lock)."""
 
     name: str
     path: str
     format: str
     source: str
     adapter_notes: dict[str, Any] = field(default_factory=dict)
+    replace: bool = False
 
 
 @dataclass
@@ -69,15 +80,17 @@ def stage_batch(src: Path, name: str, fmt: str, ws: Workspace, cfg: IngestConfig
     if not src.exists():
         raise IfdError(f"{src} does not exist")
     if name in load_catalog(ws.catalog_path).names() and not replace:
-        raise IfdError(f"a batch named {name!r} is already ingested; pass --replace to replace it")
-    staging = ws.staging_dir / f"{name}-{uuid.uuid4().hex[:8]}"
+        raise BatchExists(name)
+    staging = ws.staging_dir / journal.owned_name(name)
     staging.mkdir(parents=True)
     try:
         report = convert_batch(fmt, src, staging, cfg)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return StagedBatch(name=name, path=str(staging), format=fmt, source=str(src), adapter_notes=dict(report.notes))
+    return StagedBatch(
+        name=name, path=str(staging), format=fmt, source=str(src), adapter_notes=dict(report.notes), replace=replace
+    )
 
 
 def validate_staged(staged: StagedBatch, ws: Workspace, cfg: IngestConfig) -> dict[str, Any]:
@@ -93,26 +106,25 @@ def validate_staged(staged: StagedBatch, ws: Workspace, cfg: IngestConfig) -> di
     return report.to_dict()
 
 
-def commit_batch(staged: StagedBatch, ws: Workspace) -> IngestResult:
-    """Move the validated batch into data/batches/NAME, record it, `dvc add` + push; undo all on failure."""
+def commit_batch(staged: StagedBatch, ws: Workspace, cfg: IngestConfig | None = None) -> IngestResult:
+    """Under the data lock: check the name and content against the catalogue as it is now, then move the
+    batch into data/batches/NAME, record it, `dvc add` + push, journaled (ifd/data/journal.py)."""
     import pandas as pd
 
+    cfg = cfg or IngestConfig()
     staging = Path(staged.path)
     frame = read_manifest(staging).merge(pd.read_csv(staging / "hashes.csv", dtype=str), on="path")
     (staging / "hashes.csv").unlink()
     write_manifest(frame, staging)
-    with workspace_lock(ws, "data"):
+    maybe_fault("ingest.before_lock")
+    with journal.data_lock(ws, timeout=cfg.lock_wait_s):
         catalog = load_catalog(ws.catalog_path)
-        record = _record(staged, frame)
         replaced = staged.name in catalog.names()
-        with _rollback_on_error(ws, staged.name):
-            target = ws.batch_dir(staged.name)
-            if replaced:
-                shutil.rmtree(target)
-            ws.batches_dir.mkdir(parents=True, exist_ok=True)
-            staging.rename(target)
-            save_catalog(catalog.with_batch(record), ws.catalog_path)
-            version = dvc_store.track_data(ws)
+        if replaced and not staged.replace:
+            raise BatchExists(staged.name)
+        _refuse_known_content(staged.name, frame, catalog)
+        record = _record(staged, frame)
+        version = journal.commit(ws, staged.name, staging, catalog.with_batch(record))
     return IngestResult(
         name=staged.name,
         n_rows=record.n_rows,
@@ -136,7 +148,7 @@ def ingest_batch(
     staged = stage_batch(src, name, fmt, ws, cfg, replace=replace)
     try:
         validate_staged(staged, ws, cfg)
-        return commit_batch(staged, ws)
+        return commit_batch(staged, ws, cfg)
     finally:
         discard_staged(staged)
 
@@ -156,24 +168,16 @@ def _record(staged: StagedBatch, frame: Any) -> BatchRecord:
     )
 
 
-@contextmanager
-def _rollback_on_error(ws: Workspace, name: str) -> Iterator[None]:
-    """Snapshot catalog.json, data.dvc and an existing batch of that name; restore them if the body fails."""
-    backup = ws.staging_dir / f"rollback-{uuid.uuid4().hex[:8]}"
-    backup.mkdir(parents=True)
-    shutil.copy2(ws.catalog_path, backup / "catalog.json")
-    shutil.copy2(ws.data_dvc, backup / "data.dvc")
-    old_batch = ws.batch_dir(name)
-    if old_batch.exists():
-        shutil.copytree(old_batch, backup / "batch")
-    try:
-        yield
-    except BaseException:
-        shutil.rmtree(ws.batch_dir(name), ignore_errors=True)
-        if (backup / "batch").exists():
-            shutil.copytree(backup / "batch", old_batch)
-        shutil.copy2(backup / "catalog.json", ws.catalog_path)
-        shutil.copy2(backup / "data.dvc", ws.data_dvc)
-        raise
-    finally:
-        shutil.rmtree(backup, ignore_errors=True)
+def _refuse_known_content(name: str, frame: Any, catalog: Catalog) -> None:
+    """The cross-batch content check of validation, repeated under the lock against the current catalogue."""
+    from ifd.data.validation import CheckResult, ValidationReport
+
+    known = catalog.known_hashes(exclude=name)
+    taken = frame[frame["sha256"].isin(list(known))]
+    if taken.empty:
+        return
+    rows = [{"path": p, "sha256": h, "ingested_in": known[h]} for p, h in zip(taken["path"], taken["sha256"], strict=True)]
+    what = "image content must not be in an earlier batch (one committed while this one was validated)"
+    check = CheckResult("not_already_ingested", False, len(rows), rows[:5], what)
+    report = ValidationReport(batch=name, n_rows=len(frame), checks=[check])
+    raise BatchRefused(f"batch {name!r} refused: failed checks: not_already_ingested\n{report.to_text()}", report)

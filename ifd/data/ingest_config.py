@@ -41,7 +41,15 @@ class IngestConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     min_size: int = Field(32, ge=1, description="smallest allowed image side in pixels")
-    max_size: int = Field(8192, ge=1, description="largest allowed image side in pixels")
+    max_size: int = Field(
+        8192, ge=1, description="largest allowed image side in pixels (read from the file's header, before decoding)"
+    )
+    max_file_bytes: int = Field(
+        64 * 2**20, ge=1, description="largest allowed image file in bytes (checked before it is copied or read)"
+    )
+    lock_wait_s: float = Field(
+        60.0, ge=0.0, description="how long a commit waits for another ingest's commit before it is refused as busy"
+    )
     seed: int = Field(0, ge=0, description="seed of the split drawn by the folders and video adapters")
     split_fractions: SplitFractions = Field(default_factory=SplitFractions)
     frames_per_video: int = Field(8, ge=1, le=10_000, description="frames sampled evenly per video")

@@ -1,7 +1,7 @@
 """Validation of a staged batch with great-expectations; the only module that imports it.
 
-Facts about each row (path safety, decoding, size, content hash) are computed with pandas and PIL
-first (ifd.data.facts); a GX ExpectationSuite then asserts them, one expectation per named check, so
+Facts about each row (path safety, file size, header size, decoding, content hash) are computed with
+pandas and PIL first (ifd.data.facts); a GX ExpectationSuite then asserts them, one expectation per named check, so
 the report reads as a list of rules that held or failed, with the offending rows. A batch whose
 manifest lacks required columns is reported on that alone: no other rule can be read without them.
 """
@@ -136,6 +136,12 @@ def row_checks(cfg: IngestConfig) -> list[Check]:
             ("width", "height"),
         ),
         Check(
+            "max_file_bytes",
+            f"an image file may hold at most {cfg.max_file_bytes} bytes (a larger one is not read)",
+            lambda x: x.ExpectColumnValuesToBeBetween(column="n_bytes", max_value=cfg.max_file_bytes),
+            ("n_bytes",),
+        ),
+        Check(
             "unique_content",
             "no two rows may hold the same image content (sha256)",
             lambda x: x.ExpectColumnValuesToBeUnique(column="sha256"),
@@ -182,17 +188,20 @@ def check_batch(
         report.checks += validate(manifest, [COLUMNS_CHECK], n_samples)
         if not report.success:
             return manifest.assign(sha256=None), report
-        rows = _rows_with_facts(batch_dir, manifest, known_hashes)
+        rows = _rows_with_facts(batch_dir, manifest, known_hashes, cfg)
         report.checks += validate(rows, row_checks(cfg), n_samples)
         for split in ("train", "test"):
             report.checks += validate(_class_counts(rows, split), [class_check(split)], n_samples)
     return rows.loc[:, [*COLUMNS, "sha256"]], report
 
 
-def _rows_with_facts(batch_dir: Path, manifest: pd.DataFrame, known_hashes: dict[str, str]) -> pd.DataFrame:
+def _rows_with_facts(
+    batch_dir: Path, manifest: pd.DataFrame, known_hashes: dict[str, str], cfg: IngestConfig
+) -> pd.DataFrame:
     """The manifest's columns plus the per-row facts and the helper columns the expectations assert."""
     rows = manifest.loc[:, list(COLUMNS)].reset_index(drop=True)
-    facts = compute_facts(batch_dir, rows["path"]).drop(columns="path")
+    facts = compute_facts(batch_dir, rows["path"], max_side=cfg.max_size, max_bytes=cfg.max_file_bytes)
+    facts = facts.drop(columns="path")
     rows = pd.concat([rows, facts], axis=1)
     rows["min_side"] = rows[["width", "height"]].min(axis=1, skipna=False)
     rows["max_side"] = rows[["width", "height"]].max(axis=1, skipna=False)

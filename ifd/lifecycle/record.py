@@ -61,8 +61,9 @@ def build_record(ws: Workspace, candidate: dict[str, Any], champion: dict[str, A
         files_dir=str(files),
         data_version=version,
         dataset_source=str(ws.data_dvc),
-        dataset_rows=_dataset_rows(ws, state.task_names),
-        tables={"matrix_auc.json": matrix_table(state.matrix, "auc"), "matrix_acc.json": matrix_table(state.matrix, "acc")},
+        dataset_rows=_dataset_rows(_catalog_path(ws, candidate), state.task_names),
+        tables={"matrix_auc.json": matrix_table(state.matrix, "auc"), "matrix_acc.json": matrix_table(state.matrix, "acc"),
+                **({"matrix_auc_video.json": matrix_table(state.matrix, "auc_video")} if state.matrix.has_video else {})},
         state_path=str(candidate["state"]) if report.passed else None,
         img_size=int(state.cfg.img_size),
         version_tags=version_tags,
@@ -94,11 +95,17 @@ def matrix_table(matrix: Any, metric: str) -> list[dict[str, Any]]:
     return [{"after": names[t], **{names[i]: (row[i] if i < len(row) else None) for i in range(len(names))}} for t, row in enumerate(rows)]
 
 
-def _dataset_rows(ws: Workspace, names: list[str]) -> list[dict[str, Any]]:
+def _catalog_path(ws: Workspace, candidate: dict[str, Any]) -> Path:
+    """The catalogue of the data version the candidate learned from (its pinned snapshot), else the workspace's."""
+    snap = candidate.get("data_root")
+    return Path(snap) / "catalog.json" if snap and (Path(snap) / "catalog.json").is_file() else ws.catalog_path
+
+
+def _dataset_rows(catalog_path: Path, names: list[str]) -> list[dict[str, Any]]:
     """One row per learned batch: its catalogue entry (name, methods, rows per split, content digest)."""
     from ifd.data.catalog import load_catalog
 
-    catalog = load_catalog(ws.catalog_path)
+    catalog = load_catalog(catalog_path)
     rows = []
     for n in names:
         b = catalog.get(n)

@@ -5,10 +5,16 @@ champion (registry alias, or none) -> learn task NAME on top of it (replay of th
 evaluation of every task it knows plus NAME) -> gate against the champion -> log the run, and register
 a `challenger` version only if the gate passed.
 
+Pinned data: the retrain reads one DVC data version, hard-linked into the job folder at its start
+(ifd/lifecycle/data_pin.py); an ingest meanwhile cannot change what it trains on, and the candidate
+records that version.
+
 Crash-resumable: each job has its own folder `.ifd/retrain/<champion>-<name>-<key>/` (key: the batch's
 content digest and the config), where learn_task keeps epoch checkpoints and the finished state, the
-run id of the tracking step and, once recorded, `result.json`. Running the same retrain again resumes
-from the last epoch, reuses the run and the version, or returns the recorded result.
+data pin, the client token and run id of the tracking step and, once recorded, `result.json`. Running
+the same retrain again resumes from the last epoch, reuses the pin, the run and the version, or returns
+the recorded result. Fault points (`IFD_FAULT_AT`, ifd/faults.py): `retrain.pinned`, `retrain.learned`,
+`retrain.recorded`, and those of ifd/tracking/retrain_run.py.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ifd.errors import IfdError
+from ifd.faults import maybe_fault
 from ifd.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -77,11 +84,11 @@ def fetch_champion(ws: Workspace, progress: Progress = say) -> dict[str, Any]:
     return {"version": found.version, "state": str(path), "tasks": found.tasks}
 
 
-def job_dir(ws: Workspace, name: str, champion: dict[str, Any], lid: dict[str, Any]) -> Path:
+def job_dir(ws: Workspace, name: str, champion: dict[str, Any], lid: dict[str, Any], digest: str | None = None) -> Path:
     """The folder of one retrain job: same champion, batch content and config -> same folder."""
     from ifd.data.catalog import load_catalog
 
-    digest = load_catalog(ws.catalog_path).get(name).digest
+    digest = digest if digest is not None else load_catalog(ws.catalog_path).get(name).digest
     key = hashlib.sha256(json.dumps([digest, lid], sort_keys=True, default=str).encode()).hexdigest()[:10]
     base = f"v{champion['version']}" if champion else "fresh"
     return ws.state_dir / "retrain" / f"{base}-{name}-{key}"
@@ -108,35 +115,50 @@ def learn_candidate(
     import shutil
 
     from ifd.continual.config import LIDConfig
-    from ifd.data.dvc_store import data_version
+    from ifd.data.tasks import tasks_from_dirs
+    from ifd.lifecycle import data_pin
     from ifd.train.loop import STATE_FILE, learn_task
-    from ifd.train.run import workspace_tasks
     from ifd.train.state import IncrementalState
 
     cfg = LIDConfig.model_validate(lid)
-    tasks = {t.name: t for t in workspace_tasks(ws)}
-    if name not in tasks:
-        raise IfdError(f"no ingested batch named {name!r}; ingested: {', '.join(tasks)}")
+    pin = data_pin.read_pin(ws)  # what the candidate learns from, whatever is ingested meanwhile
+    catalog = data_pin.pinned_catalog(ws, pin)
+    if name not in catalog.names():
+        raise IfdError(f"no ingested batch named {name!r}; ingested: {', '.join(catalog.names()) or 'none'}")
     base = IncrementalState.load(Path(champion["state"])) if champion else None
-    previous = _previous(base, tasks, name, champion)
+    names = _previous(base, catalog.names(), name, champion)
     if base is not None:
         _check_architecture(base.cfg.model_dump(), cfg.model_dump(), champion["version"])
-    version = data_version(ws)  # what the candidate learned from, before a later ingest changes it
-    job = job_dir(ws, name, champion, lid)
+    job = job_dir(ws, name, champion, lid, catalog.get(name).digest)
     if fresh and job.exists():
         progress(f"[retrain] starting over: removing {job}")
         shutil.rmtree(job)
     done = job / STATE_FILE
-    wanted = [*(p.name for p in previous), name]
+    wanted = [*names, name]
+    if (earlier_result := recorded(job)) is not None and done.is_file():
+        data_pin.release(job)  # a job killed between recording and releasing its snapshot
+        return {"job": str(job), "state": str(done), "tasks": wanted, "data_version": earlier_result.get("data_version")}
+    earlier = data_pin.job_pin(job)
+    snap = data_pin.materialise(ws, job, pin, wanted)
+    version = earlier["data_version"] if earlier else pin["data_version"]
+    if earlier and version != pin["data_version"]:
+        progress(f"[retrain] resuming on the data version this job pinned, {version} (data.dvc is now {pin['data_version']})")
+    else:
+        progress(f"[retrain] data version {version} pinned in {snap}")
+    maybe_fault("retrain.pinned")
+    tasks = {t.name: t for t in tasks_from_dirs([snap / "batches" / n for n in wanted])}
+    previous = [tasks[n] for n in names]
     if done.is_file() and IncrementalState.load(done).task_names == wanted:
         progress(f"[retrain] {name}: already learned in {job}; reusing it")
     else:
         progress(f"[retrain] learning {name!r} on top of {'version ' + champion['version'] if champion else 'a fresh detector'} in {job}")
         learn_task(base, tasks[name], cfg, job, previous, resume=True, progress=progress)
-    return {"job": str(job), "state": str(done), "tasks": wanted, "data_version": version}
+    maybe_fault("retrain.learned")
+    return {"job": str(job), "state": str(done), "tasks": wanted, "data_version": version, "data_root": str(snap)}
 
 
-def _previous(base: Any, tasks: dict[str, Any], name: str, champion: dict[str, Any]) -> list[Any]:
+def _previous(base: Any, known: list[str], name: str, champion: dict[str, Any]) -> list[str]:
+    """The champion's tasks, in order, all of them in the pinned catalogue `known`."""
     if base is None:
         return []
     if name in base.task_names:
@@ -144,10 +166,10 @@ def _previous(base: Any, tasks: dict[str, Any], name: str, champion: dict[str, A
             f"the champion (version {champion['version']}) already learned {name!r}; "
             "a retrain learns a new batch (ingest it under a new name)"
         )
-    missing = [n for n in base.task_names if n not in tasks]
+    missing = [n for n in base.task_names if n not in known]
     if missing:
         raise IfdError(f"the champion learned batch(es) this workspace does not hold: {', '.join(missing)}")
-    return [tasks[n] for n in base.task_names]
+    return list(base.task_names)
 
 
 def _check_architecture(old: dict[str, Any], new: dict[str, Any], version: str) -> None:
@@ -202,7 +224,14 @@ def record_candidate(
         metrics={k: rec.metrics[k] for k in ("AA", "AF", "BWT")},
         plots={p.stem: str(p) for p in sorted(Path(rec.files_dir).glob("*.png"))},
     )
-    (job / RESULT_FILE).write_text(json.dumps(result, indent=1, default=str) + "\n")
+    result["data_version"] = rec.data_version
+    tmp = job / (RESULT_FILE + ".tmp")
+    tmp.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    tmp.replace(job / RESULT_FILE)
+    maybe_fault("retrain.recorded")
+    from ifd.lifecycle.data_pin import release
+
+    release(job)
     return result
 
 
@@ -231,8 +260,10 @@ def run_retrain(
     progress: Progress = say,
     fresh: bool = False,
 ) -> dict[str, Any]:
-    """The whole retrain without Prefect, under the workspace's retrain lock."""
-    with retrain_lock(ws, wait_s):
+    """The whole retrain without Prefect, under the workspace's retrain lock and one retry budget."""
+    from ifd.tracking.retry import retry_budget
+
+    with retrain_lock(ws, wait_s), retry_budget():
         champion = fetch_champion(ws, progress)
         candidate = learn_candidate(ws, name, champion, lid, progress, fresh=fresh)
         gate = gate_candidate(ws, candidate, champion, policy_file)

@@ -5,6 +5,11 @@ Event triggers are evaluated by a real Prefect server's automation services, not
 server a flow starts on its own: run `make prefect` and export PREFECT_API_URL first. The runner
 takes one flow run at a time (`limit=1`), and a triggered run waits `wait_s` for the workspace's retrain
 lock, so batches that land together retrain one after the other, each on top of the champion.
+
+The workspace comes from the worker's own configuration (`--workspace`, fixed in the deployment's
+parameters), never from an event: the trigger passes only the batch name, and a name that is not a
+plain batch name of that workspace's catalogue is refused by the retrain. An event that claims
+another workspace does not match the trigger at all.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ def landing_trigger(ws: Workspace, wait_s: float) -> Any:
         name=f"retrain when a batch lands in {ws.root}",
         expect={EVENT},
         match={"prefect.resource.id": "ifd.batch.*", "ifd.workspace": str(ws.root)},
-        parameters={"name": "{{ event.payload.name }}", "root": "{{ event.payload.workspace }}", "wait_s": wait_s},
+        parameters={"name": "{{ event.payload.name }}", "wait_s": wait_s},
     )
 
 

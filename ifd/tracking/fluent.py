@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ifd.tracking.store import tracking_uri
+from ifd.tracking.store import one_retry_layer, tracking_uri
 from ifd.workspace import Workspace
 
 _ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
@@ -24,6 +24,7 @@ def using_store(ws: Workspace) -> Iterator[str]:
     from mlflow.tracking._model_registry import utils as registry_utils
     from mlflow.tracking._tracking_service import utils as tracking_utils
 
+    one_retry_layer()
     uri = tracking_uri(ws)
     saved_env = {k: os.environ.get(k) for k in _ENV}
     # MLflow keeps the URIs set in module globals; its own `_use_tracking_uri` restores them the same way.

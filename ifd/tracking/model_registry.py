@@ -84,6 +84,11 @@ def list_versions(ws: Workspace) -> list[VersionInfo]:
     return sorted(infos, key=lambda i: int(i.version))
 
 
+def aliases(ws: Workspace) -> dict[str, str]:
+    """alias -> version of the registered model ({} before the first version)."""
+    return _aliases(ws)
+
+
 def _aliases(ws: Workspace) -> dict[str, str]:
     """alias -> version of the registered model ({} before the first version)."""
     c = client(ws)
@@ -142,9 +147,18 @@ def set_tags(ws: Workspace, version: str, tags: dict[str, str]) -> None:
 
 
 def delete_tags(ws: Workspace, version: str, keys: list[str]) -> None:
+    """Remove tags from a version; a tag that is not there is fine."""
     c = client(ws)
+
+    def delete(key: str) -> None:
+        try:
+            c.delete_model_version_tag(MODEL_NAME, version, key)
+        except Exception as exc:
+            if not _missing(exc):
+                raise
+
     for key in keys:
-        _call(f"untag version {version}", lambda k=key: c.delete_model_version_tag(MODEL_NAME, version, k))
+        _call(f"untag version {version}", lambda k=key: delete(k))
 
 
 def set_alias(ws: Workspace, alias: str, version: str) -> None:
@@ -157,11 +171,15 @@ def delete_alias(ws: Workspace, alias: str) -> None:
     _call(f"delete alias {alias}", lambda: c.delete_registered_model_alias(MODEL_NAME, alias))
 
 
+def _versions_of_run(c: Any, run_id: str) -> list[Any]:
+    found = [mv for mv in c.search_model_versions(f"run_id='{run_id}'") if mv.name == MODEL_NAME]
+    return sorted(found, key=lambda mv: int(mv.version))
+
+
 def version_of_run(ws: Workspace, run_id: str) -> VersionInfo | None:
     """The version registered from `run_id`, if any (a retried registration finds its own version)."""
     c = client(ws)
-    found = _call("find the run's version", lambda: list(c.search_model_versions(f"run_id='{run_id}'")))
-    found = [mv for mv in found if mv.name == MODEL_NAME]
+    found = _call("find the run's version", lambda: _versions_of_run(c, run_id))
     return _info(found[0]) if found else None
 
 
@@ -176,24 +194,28 @@ def register_version(
 ) -> VersionInfo:
     """Create a version from the logged model with every tag at once, then point `alias` at it.
 
-    Idempotent per run (a version of this run is reused). If the alias cannot be set, the version is
-    deleted again, so a version exists complete or not at all.
+    Idempotent per run: the run's version is looked up before (and inside every retry of) the create,
+    and reused. The version is created with all its tags in one call, so none exists without them. If
+    the alias cannot be set, the version is deleted again. Fault point `retrain.version_created`.
     """
+    from ifd.faults import maybe_fault
+
     c = client(ws)
     _ensure_model(ws)
-    existing = version_of_run(ws, run_id)
-    if existing is None:
-        mv = _call(
-            "create model version",
-            lambda: c.create_model_version(
-                MODEL_NAME, f"models:/{model_id}", run_id=run_id, tags=tags, model_id=model_id, description=description
-            ),
-            log,
+
+    def find_or_create() -> tuple[str, dict[str, str]]:
+        # Looked up inside the retried call: a create whose answer was lost has made the version already.
+        found = _versions_of_run(c, run_id)
+        if found:
+            return str(found[0].version), dict(found[0].tags or {})
+        mv = c.create_model_version(
+            MODEL_NAME, f"models:/{model_id}", run_id=run_id, tags=tags, model_id=model_id, description=description
         )
-        version = str(mv.version)
-    else:
-        version = existing.version
-        set_tags(ws, version, tags)
+        return str(mv.version), dict(tags)
+
+    version, has = _call("create model version", find_or_create, log)
+    set_tags(ws, version, {k: v for k, v in tags.items() if has.get(k) != str(v)})
+    maybe_fault("retrain.version_created")
     try:
         set_alias(ws, alias, version)
     except Exception as exc:

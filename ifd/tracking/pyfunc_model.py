@@ -4,10 +4,12 @@ The model holds one artifact, the detector's whole incremental state (`state.pt`
 head, the replay store, the attribution index), and the scorer on top of it, so
 `mlflow.pyfunc.load_model("models:/ifd-detector@champion")` scores images in a fresh process.
 
-Input: a DataFrame (or dict) with an `image` column; each value is a file path, raw bytes, a base64
-string (optionally a `data:image/...;base64,` URL) or an (H, W, 3) array. Output: one row per image
-with p_fake, label, generator (the attributed generator of a fake), unknown and unknown_score. The
-threshold on p_fake is a predict parameter (default 0.5).
+Input: a DataFrame (or dict) with an `image` column; each value is raw bytes, a base64 string
+(optionally a `data:image/...;base64,` URL), an (H, W, 3) array, or (only when the caller passes
+`params={"allow_paths": True}`) a file path. Without that opt-in a string is never opened as a file: a
+model served behind an API must not read the server's files because a request named them. Output:
+one row per image with p_fake, label, generator (the attributed generator of a fake), unknown and
+unknown_score. The threshold on p_fake is a predict parameter (default 0.5).
 
 Code: the model is logged "from code" (`pyfunc_entry.py`, no pickle) and needs the `ifd` package
 importable where it loads (this project's venv); its pip requirements are recorded for the record
@@ -19,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import os
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -47,15 +50,17 @@ class IfdDetectorModel(mlflow.pyfunc.PythonModel):
     # MLflow 3 reads predict's type hints; a DataFrame hint keeps its schema enforcement (our explicit
     # `signature()`) turning every accepted input into a DataFrame, with no type-hint validation on top.
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        items = input_items(model_input)
+        params = params or {}
+        items = input_items(model_input, allow_paths=bool(params.get("allow_paths", False)))
         self.scorer.threshold = float((params or {}).get("threshold", 0.5))
         rows = self.scorer.score(items).rows()
         frame = pd.DataFrame({c: pd.Series([r[c] for r in rows], dtype=object) for c in OUTPUT_COLUMNS})
         return frame.astype({"p_fake": "float64", "unknown": "bool", "unknown_score": "float64"})
 
 
-def input_items(model_input: Any) -> list[Any]:
-    """The `image` values as what the scorer decodes: paths, bytes or arrays (base64 strings decoded)."""
+def input_items(model_input: Any, allow_paths: bool = False) -> list[Any]:
+    """The `image` values as what the scorer decodes: bytes or arrays (base64 strings decoded), and file
+    paths only when `allow_paths`."""
     from ifd.inference.decode import BadImage
 
     if isinstance(model_input, pd.DataFrame):
@@ -66,16 +71,20 @@ def input_items(model_input: Any) -> list[Any]:
         values = list(model_input.get(INPUT_COLUMN, []))
     else:
         values = list(model_input)
-    return [_item(v, i) for i, v in enumerate(values)]
+    return [_item(v, i, allow_paths) for i, v in enumerate(values)]
 
 
-def _item(value: Any, i: int) -> Any:
+def _item(value: Any, i: int, allow_paths: bool) -> Any:
     from ifd.inference.decode import BadImage
 
+    if isinstance(value, os.PathLike):
+        if not allow_paths:
+            raise BadImage(f"image {i}: a file path; reading files needs params={{'allow_paths': True}}")
+        return value
     if not isinstance(value, str):
         return value
     text = value.strip()
-    if len(text) < _MAX_PATH and not text.startswith("data:"):
+    if allow_paths and len(text) < _MAX_PATH and not text.startswith("data:"):
         try:
             if Path(text).is_file():
                 return text
@@ -86,11 +95,13 @@ def _item(value: Any, i: int) -> Any:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
+        if not allow_paths:
+            raise BadImage(f"image {i}: not base64 image data (a file path is read only with params={{'allow_paths': True}})") from None
         raise BadImage(f"image {i}: neither an existing file path nor base64 image data") from None
 
 
 def signature() -> Any:
-    """Input: one `image` column of any type; output: the score columns; param: threshold."""
+    """Input: one `image` column of any type; output: the score columns; params: threshold, allow_paths."""
     from mlflow.models import ModelSignature
     from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 
@@ -103,7 +114,7 @@ def signature() -> Any:
             ColSpec("double", "unknown_score"),
         ]
     )
-    params = ParamSchema([ParamSpec("threshold", "double", 0.5)])
+    params = ParamSchema([ParamSpec("threshold", "double", 0.5), ParamSpec("allow_paths", "boolean", False)])
     return ModelSignature(inputs=Schema([ColSpec(AnyType(), INPUT_COLUMN)]), outputs=outputs, params=params)
 
 

@@ -1,10 +1,14 @@
 """Log one retrain to MLflow: a run with everything a reviewer reads, then (gate passed) the model and
 a registered version with alias `challenger`.
 
-Order: run, params/metrics/tags, tables, files, data version (`log_input` with the DVC hash as the
-dataset digest), model, version last. Each call is retried on transient failures; the run id is kept
-in `run_id_file`, so a retried or resumed step logs into the same run and finds its own version
-instead of making a second one. A failed step marks the run FAILED (when the server answers).
+Order: run, params/metrics/tags, files, tables, data version (`log_input` with the DVC hash as the
+dataset digest), model, version last. Each call goes through the one retry layer (ifd.tracking.retry),
+all of them under one budget. Every create is safe to repeat (ifd.tracking.idempotent): the job's
+client token is looked up before a run, a logged model or a version is made, and each finished
+logging step is recorded on the run, so a retried, killed or resumed retrain logs into the same run,
+uploads into the same model and finds its own version. Fault points (`IFD_FAULT_AT`, ifd/faults.py):
+`retrain.run_created`, `retrain.values_logged`, `retrain.model_logged`, `retrain.version_created`,
+`retrain.alias_set`. A failed step marks the run FAILED (when the server answers).
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ifd.faults import maybe_fault
+from ifd.tracking import idempotent as idem
 from ifd.tracking.model_registry import CHALLENGER, VersionInfo, register_version
-from ifd.tracking.retry import TrackingUnavailable, with_retries
+from ifd.tracking.retry import TrackingUnavailable, retry_budget, with_retries
 from ifd.tracking.store import client, ensure_experiment
 from ifd.workspace import Workspace
 
@@ -51,22 +57,38 @@ class RunRecord:
 def log_retrain(
     ws: Workspace, rec: RunRecord, run_id_file: Path | None = None, alias: str = CHALLENGER, log: Log | None = None
 ) -> dict[str, Any]:
-    """Log the run (and register a version when `rec.state_path` is set); {"run_id", "version", ...}."""
+    """Log the run (and register a version when `rec.state_path` is set); {"run_id", "version", ...}.
+
+    The job's client token lives beside `run_id_file` (`client_token`); without one, every call is a new run.
+    """
+    with retry_budget():
+        return _log_retrain(ws, rec, run_id_file, alias, log)
+
+
+def _log_retrain(ws: Workspace, rec: RunRecord, run_id_file: Path | None, alias: str, log: Log | None) -> dict[str, Any]:
     c = client(ws)
     exp_id = with_retries(lambda: ensure_experiment(ws, EXPERIMENT), "create experiment", log=log)
-    run_id = _run_id(ws, exp_id, rec, run_id_file, log)
+    token = idem.client_token(Path(run_id_file).with_name("client_token") if run_id_file is not None else None)
+    run_id, _ = idem.find_or_create_run(c, exp_id, token, rec.tags, rec.run_name, log)
+    if run_id_file is not None:
+        Path(run_id_file).parent.mkdir(parents=True, exist_ok=True)
+        Path(run_id_file).write_text(run_id + "\n")
+    maybe_fault("retrain.run_created")
     try:
-        _log_values(ws, run_id, rec, log)
-        with_retries(lambda: c.log_artifacts(run_id, rec.files_dir), "log artifacts", log=log)
+        done = idem.done_steps(c, run_id, log)
+        idem.once(c, run_id, "values", done, lambda: _log_values(ws, run_id, rec, log), log)
+        idem.once(c, run_id, "files", done, lambda: with_retries(lambda: c.log_artifacts(run_id, rec.files_dir), "log artifacts", log=log), log)
         version = None
         with _active(ws, run_id, log):
-            _log_tables(rec, run_id, log)
-            _log_dataset(rec, log)
+            _log_tables(c, rec, run_id, done, log)
+            idem.once(c, run_id, "dataset", done, lambda: _log_dataset(rec, log), log)
+            maybe_fault("retrain.values_logged")
             if rec.state_path is not None:
-                model = _log_model(rec, log)
-                version = register_version(
-                    ws, run_id, model.model_id, rec.version_tags, alias=alias, log=log, description=rec.version_description
-                )
+                model_id = _log_model(ws, rec, exp_id, run_id, token, log)
+                maybe_fault("retrain.model_logged")
+                tags = {**rec.version_tags, idem.TOKEN_TAG: token}
+                version = register_version(ws, run_id, model_id, tags, alias=alias, log=log, description=rec.version_description)
+                maybe_fault("retrain.alias_set")
         if version is not None:
             with_retries(lambda: c.set_tag(run_id, "registered_version", version.version), "tag run", log=log)
         with_retries(lambda: c.set_terminated(run_id, "FINISHED"), "finish run", log=log)
@@ -78,39 +100,16 @@ def log_retrain(
 
 
 def _result(ws: Workspace, run_id: str, exp_id: str, version: VersionInfo | None) -> dict[str, Any]:
+    from ifd.redact import redact_url
     from ifd.tracking.store import tracking_uri
 
     return {
         "run_id": run_id,
         "experiment_id": exp_id,
-        "tracking_uri": tracking_uri(ws),
+        "tracking_uri": redact_url(tracking_uri(ws)),
         "version": version.version if version else None,
         "model_uri": version.uri if version else None,
     }
-
-
-def _run_id(ws: Workspace, exp_id: str, rec: RunRecord, run_id_file: Path | None, log: Log | None) -> str:
-    """The run of an earlier attempt of this retrain (kept in `run_id_file`), else a new one."""
-    c = client(ws)
-    if run_id_file is not None and Path(run_id_file).is_file():
-        run_id = Path(run_id_file).read_text().strip()
-
-        def reopen() -> bool:
-            try:
-                c.update_run(run_id, status="RUNNING")
-                return True
-            except Exception as exc:
-                if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
-                    return False
-                raise
-
-        if with_retries(reopen, "reopen run", log=log):
-            return run_id
-    run = with_retries(lambda: c.create_run(exp_id, tags=rec.tags, run_name=rec.run_name), "create run", log=log)
-    if run_id_file is not None:
-        Path(run_id_file).parent.mkdir(parents=True, exist_ok=True)
-        Path(run_id_file).write_text(run.info.run_id + "\n")
-    return str(run.info.run_id)
 
 
 def _log_values(ws: Workspace, run_id: str, rec: RunRecord, log: Log | None) -> None:
@@ -158,13 +157,18 @@ def _active(ws: Workspace, run_id: str, log: Log | None) -> Iterator[None]:
             mlflow.end_run()
 
 
-def _log_tables(rec: RunRecord, run_id: str, log: Log | None) -> None:
+def _log_tables(c: Any, rec: RunRecord, run_id: str, done: set[str], log: Log | None) -> None:
+    """Each table once (MLflow's log_table appends to a table that exists, so a resumed run must not repeat one)."""
     import mlflow
     import pandas as pd
 
     for name, rows in rec.tables.items():
         frame = pd.DataFrame(rows)
-        with_retries(lambda f=frame, n=name: mlflow.log_table(f, artifact_file=n, run_id=run_id), f"log table {name}", log=log)
+
+        def log_table(f: Any = frame, n: str = name) -> None:
+            with_retries(lambda: mlflow.log_table(f, artifact_file=n, run_id=run_id), f"log table {n}", log=log)
+
+        idem.once(c, run_id, f"table.{name}", done, log_table, log)
 
 
 def _log_dataset(rec: RunRecord, log: Log | None) -> None:
@@ -177,25 +181,38 @@ def _log_dataset(rec: RunRecord, log: Log | None) -> None:
     with_retries(lambda: mlflow.log_input(dataset, context="training", tags={"data_version": rec.data_version}), "log data version", log=log)
 
 
-def _log_model(rec: RunRecord, log: Log | None) -> Any:
+def _log_model(ws: Workspace, rec: RunRecord, exp_id: str, run_id: str, token: str, log: Log | None) -> str:
+    """The id of the run's READY logged model: made once (client token), uploaded into until it is READY."""
     import mlflow
 
+    from ifd.inference.onnx_runtime import registration_artifacts
     from ifd.tracking import pyfunc_model as pm
 
     assert rec.state_path is not None
+    c = client(ws)
+    params = {k: _param(v)[:500] for k, v in rec.params.items()}
+    model_id, ready = idem.logged_model_for(c, exp_id, run_id, token, params, log)
+    if ready:
+        if log is not None:
+            log(f"[tracking] log model: already logged as {model_id}")
+        return model_id
+    # The serving runtime travels with the version: its ONNX graph, exported and parity-checked here ({} if not).
+    artifacts = {pm.STATE_ARTIFACT: rec.state_path, **registration_artifacts(rec.state_path, log)}
 
     def log_model() -> Any:
         return mlflow.pyfunc.log_model(
             name="model",
             python_model=pm.entry_script(),
-            artifacts={pm.STATE_ARTIFACT: rec.state_path},
+            artifacts=artifacts,
             signature=pm.signature(),
             input_example=pm.input_example(rec.img_size),
             pip_requirements=pm.pip_requirements(),
             metadata=rec.model_metadata,
+            model_id=model_id,
         )
 
-    return with_retries(log_model, "log model", log=log)
+    with_retries(log_model, "log model", log=log)
+    return model_id
 
 
 def _mark_failed(ws: Workspace, run_id: str) -> None:

@@ -3,6 +3,9 @@
 Default: a SQLite database and an artifact folder under the workspace's `.ifd/` (since MLflow 3.13 the
 `./mlruns` file store refuses to start without MLFLOW_ALLOW_FILE_STORE). `MLFLOW_TRACKING_URI` points
 everything at a real server instead (`make mlflow` starts one on localhost with the same two paths).
+
+`client()` also makes ifd's retry layer the only one (ifd.tracking.retry): MLflow's own HTTP retries
+off, its request timeout `IFD_TRACKING_TIMEOUT_S`.
 """
 
 from __future__ import annotations
@@ -29,9 +32,19 @@ def artifact_root(ws: Workspace) -> Path:
     return ws.state_dir / "mlartifacts"
 
 
+def one_retry_layer() -> None:
+    """MLflow's HTTP client: no retries of its own (ifd.tracking.retry retries), bounded request time."""
+    from ifd.tracking.retry import policy_from_env
+
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(policy_from_env().timeout_s))
+
+
 def client(ws: Workspace) -> Any:
     """An MlflowClient on the workspace's store (tracking and registry)."""
     from mlflow import MlflowClient
+
+    one_retry_layer()
 
     uri = tracking_uri(ws)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ifd.data.ingest_config import IngestConfig, SplitFractions
 from ifd.data.manifest import COLUMNS, LABELS, write_manifest
+from ifd.data.source_guard import SourceGuard, walk_tree
 from ifd.errors import IfdError
 from ifd.registry_utils import Registry
 
@@ -48,11 +49,14 @@ class LabelledFile:
     method: str
 
 
-def labelled_files(src: Path, extensions: frozenset[str]) -> tuple[list[LabelledFile], int]:
+def labelled_files(
+    src: Path, extensions: frozenset[str], max_bytes: int | None = None
+) -> tuple[list[LabelledFile], int]:
     """Files under src/real and src/fake with one of `extensions`, sorted; also the count skipped.
 
     The method is the first subfolder under the label folder (fake/<method>/x.png); a file directly
-    in fake/ takes the source folder's name, one directly in real/ the method `real`.
+    in fake/ takes the source folder's name, one directly in real/ the method `real`. A symlink
+    anywhere under real/ or fake/, or a file over `max_bytes`, refuses the batch (ifd/data/source_guard.py).
     """
     if not src.is_dir():
         raise IfdError(f"{src} is not a folder; this format needs a folder with real/ and fake/ subfolders")
@@ -62,17 +66,19 @@ def labelled_files(src: Path, extensions: frozenset[str]) -> tuple[list[Labelled
             f"{src}: no {' or '.join(m + '/' for m in missing)} subfolder; this format needs real/ and fake/"
         )
     found, skipped = [], 0
+    guard = SourceGuard(src, max_bytes)
     for label in LABELS:
-        for path in sorted((src / label).rglob("*")):
-            if not path.is_file():
-                continue
+        for path in walk_tree(src / label, guard):
             if path.suffix.lower() not in extensions or path.name.startswith("."):
                 skipped += 1
+                continue
+            if not guard.admit(path):
                 continue
             inner = path.relative_to(src / label).parts
             default = src.name if label == "fake" else "real"
             method = inner[0] if len(inner) > 1 else default
             found.append(LabelledFile(path, path.relative_to(src).as_posix(), label, method))
+    guard.refuse_if_any()
     return found, skipped
 
 

@@ -9,7 +9,9 @@ Known traps of those JSONs (METHOD.md §6), and what we do:
   split leak and the batch is refused, naming the videos;
 - val is a copy of test for Celeb-DF and DFDCP: the copy is dropped (it would leak test into model
   selection) and `val_equals_test` is recorded in the notes.
-source_id is `dataset/label_string/video`, never a folder name alone.
+source_id is `dataset/label_string/video`, never a folder name alone. A sampled frame that is a
+symlink (or, for a path relative to the frames root, lies under a linked folder below that root), or
+is over `ingest.max_file_bytes`, refuses the batch before any frame is copied.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ifd.data.adapters.base import (
 )
 from ifd.data.ingest_config import IngestConfig
 from ifd.data.manifest import SPLITS
+from ifd.data.source_guard import SourceGuard, is_file_at, read_regular
 from ifd.errors import BatchRefused, IfdError
 
 COMPRESSIONS = frozenset({"c23", "c40", "raw"})
@@ -60,18 +63,22 @@ def convert(src: Path, staging: Path, cfg: IngestConfig) -> AdapterReport:
     _refuse_split_leak(videos, src)
     root = _frames_root(src, cfg)
     chosen = {v: [_resolve(root, f) for f in _sample(v.frames, cfg.frames_per_video)] for v in videos}
-    missing = sorted({str(p) for paths in chosen.values() for p in paths if not p.is_file()})
+    missing = sorted({str(p) for paths in chosen.values() for p in paths if not is_file_at(p)})
     if missing:
         raise BatchRefused(
             f"{src}: {len(missing)} frame file(s) named in the JSON do not exist (relative paths are read "
             f"from {root}; set ingest.frames_root to change that): {', '.join(missing[:SHOWN])}"
         )
+    guard = SourceGuard(root, cfg.max_file_bytes)
+    for path in dict.fromkeys(p for paths in chosen.values() for p in paths):
+        guard.admit(path)
+    guard.refuse_if_any()
     writer, rows = ContentWriter(staging), []
     for video, paths in chosen.items():
         folder = "/".join(safe_component(p) for p in (video.dataset, video.label_string, video.name))
         for k, path in enumerate(paths):
             rel = f"images/{folder}/{k:03d}_{safe_component(path.name)}"
-            if writer.write(rel, path.read_bytes()):
+            if writer.write(rel, read_regular(path, cfg.max_file_bytes)):
                 rows.append(
                     {
                         "path": rel,
@@ -99,8 +106,8 @@ def _load(src: Path) -> dict[str, Any]:
         raise IfdError(f"{src}: the deepfakebench format takes a dataset JSON file, not a folder")
     try:
         data = json.loads(src.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IfdError(f"{src}: not valid JSON ({exc})") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise IfdError(f"{src}: not valid JSON ({type(exc).__name__}: {exc})") from exc
     if not isinstance(data, dict) or not data:
         raise IfdError(f"{src}: expected {{dataset: {{label_string: {{split: {{video: ...}}}}}}}}")
     return data

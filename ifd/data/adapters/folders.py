@@ -2,12 +2,12 @@
 
 Each image is its own source (source_id = its path under the folder, without extension); splits are
 drawn per class from `cfg.split_fractions` with `cfg.seed`, so the same folder and config always give
-the same batch.
+the same batch. A symlink under real/ or fake/, or an image over `ingest.max_file_bytes`, refuses the
+batch before anything is copied.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
@@ -20,19 +20,18 @@ from ifd.data.adapters.base import (
     labelled_files,
 )
 from ifd.data.ingest_config import IngestConfig
+from ifd.data.source_guard import copy_regular
 
 
 @ADAPTERS.register("folders")
 def convert(src: Path, staging: Path, cfg: IngestConfig) -> AdapterReport:
     """Copy the images of `src/real` and `src/fake` into `staging` with a manifest and drawn splits."""
-    files, skipped = labelled_files(src, IMAGE_EXTENSIONS)
+    files, skipped = labelled_files(src, IMAGE_EXTENSIONS, cfg.max_file_bytes)
     source_of = {f.rel: str(PurePosixPath(f.rel).with_suffix("")) for f in files}
     splits = draw_splits({source_of[f.rel]: f.label for f in files}, cfg.split_fractions, cfg.seed)
     rows = []
     for f in files:
-        dest = staging / f.rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(f.path, dest)
+        copy_regular(f.path, staging / f.rel, cfg.max_file_bytes)
         source = source_of[f.rel]
         rows.append(
             {

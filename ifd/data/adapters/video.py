@@ -8,7 +8,7 @@ the frontal-face model that ships with scikit-image: OpenCV 5 no longer bundles 
 
 A frame without a face falls back to a centre crop and is counted in the notes (`no_face_frames`), so
 a reviewer sees how much of a batch is not faces. source_id is the video's path under the folder, and
-splits are drawn per video, seeded.
+splits are drawn per video, seeded. A symlink under real/ or fake/ refuses the batch before any video is read.
 """
 
 from __future__ import annotations
