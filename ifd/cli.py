@@ -23,10 +23,14 @@ from ifd.errors import BatchRefused, IfdError
 
 
 def cmd_init(args: argparse.Namespace) -> None:
+    from ifd.data.dvc_remote import default_remote, parse_options
+    from ifd.redact import redact_url
     from ifd.workspace_init import init_workspace
 
-    ws = init_workspace(_workspace(args))
-    _emit(args, {"workspace": str(ws.root)}, f"initialised workspace {ws.root}")
+    ws = init_workspace(_workspace(args), args.remote, parse_options(args.remote_option))
+    name, url = default_remote(ws) or ("", "")
+    _emit(args, {"workspace": str(ws.root), "remote": name, "remote_url": redact_url(url)},
+          f"initialised workspace {ws.root} (DVC remote {name}: {redact_url(url)})")
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
@@ -34,10 +38,21 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
     cfg = _config(args).synth
     updates = {k: v for k, v in {"tasks": args.tasks, "per_class": args.per_class, "size": args.size, "seed": args.seed}.items() if v is not None}
+    if args.families:
+        updates["families"] = _synth_families(args.families, updates)
     cfg = cfg.model_copy(update=updates)
     _progress(f"writing {cfg.tasks} synthetic batches to {args.out} ...")
     paths = write_stream(Path(args.out), cfg)
     _emit(args, {"batches": [str(p) for p in paths]}, "\n".join(str(p) for p in paths))
+
+
+def _synth_families(spec: str, updates: dict) -> list[str]:
+    """`--families a,b` or a set name (`widened`, `lowfreq`, `default`); without --tasks, one task per family."""
+    from ifd.synth.families import expand_families
+
+    families = expand_families([n.strip() for n in spec.split(",") if n.strip()])
+    updates.setdefault("tasks", len(families))
+    return families
 
 
 def default_batch_name(src: Path) -> str:
@@ -111,7 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    add("init", cmd_init, "make the workspace a DVC project with an empty batch catalogue")
+    p = add("init", cmd_init, "make the workspace a DVC project with an empty batch catalogue")
+    p.add_argument("--remote", help="default DVC remote URL (ssh://user@host/path, s3://bucket/path or a folder); "
+                   "without it an existing default remote is kept, else .ifd/dvc-remote")
+    p.add_argument("--remote-option", dest="remote_option", action="append", metavar="KEY=VALUE",
+                   help="a DVC remote option (keyfile, port, user, endpointurl, ...) kept in .dvc/config.local")
 
     p = add("synth", cmd_synth, "write a synthetic forgery stream, one batch per generator family")
     p.add_argument("out", help="output folder")
@@ -119,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", dest="per_class", type=int, help="images per class per batch")
     p.add_argument("--size", type=int, help="image side in pixels")
     p.add_argument("--seed", type=int, help="random seed (same seed, same bytes)")
+    p.add_argument("--families", help="generator families in stream order, comma-separated, or a set: default, "
+                   "lowfreq (weak low-frequency traces), widened (default + lowfreq); without --tasks, one task each")
 
     p = add("ingest", cmd_ingest, "validate a batch, copy it into data/ and version it with DVC (the ingest flow)")
     p.add_argument("batch", help="batch folder (or DeepfakeBench JSON file)")
@@ -144,10 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ifd.commands.preflight import check
+    from ifd.progress import activate, reporter_from_env
+
     args = build_parser().parse_args(argv)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
-        args.func(args)
+        check(args)  # fail fast: before any server, flow or heavy import starts
+        with activate(reporter_from_env(json_output=args.json)):
+            args.func(args)
     except BatchRefused as exc:
         print(f"ifd: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -3,7 +3,8 @@
 synth -> init workspace -> for each batch: the ingest flow (validate, DVC), the retrain flow (learn on
 top of the champion, gate, MLflow run + `challenger` version) and an approval by reviewer "demo"
 (tagged as a demo approval, not a human review) -> summary of the final champion (AA, AF, per-task
-AUC, versions, where the plots are). With `naive_check`, a naive fine-tuning candidate of the last batch
+AUC, versions, where the plots are), with a bar over the batches (and each retrain's epochs) on a
+terminal. With `naive_check`, a naive fine-tuning candidate of the last batch
 goes through the same gate first, to show a forgetting model refused with the rule named (off by
 default: it costs one more task's training out of the 10-minute budget).
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 from ifd.config import IfdConfig
 from ifd.lifecycle.retrain import say
+from ifd.progress import steps as progress_steps
 from ifd.workspace import Workspace
 
 REVIEWER = "demo"
@@ -42,12 +44,14 @@ def run_demo(root: Path, cfg: IfdConfig, fresh: bool = True, progress: Progress 
     batches = _stream(ws, cfg, progress)
     lid = cfg.lid().model_dump(mode="json")
     steps: list[dict[str, Any]] = []
-    with prefect_environment():
+    with prefect_environment(), progress_steps(progress, len(batches), "batches") as bar:
         for i, batch in enumerate(batches):
+            bar.start(f"{batch.name}: ingest, retrain, approve")
             _ingest(ws, batch, cfg, progress)
             if naive_check and i == len(batches) - 1 and i > 0:
                 steps.append(_naive_candidate(ws, batch.name, lid, progress))
             steps.append(_retrain_and_approve(ws, batch.name, lid, progress))
+            bar.advance(skipped="run_id" not in steps[-1])  # a batch an earlier run already learned took no work
     summary = _summary(ws, steps)
     summary["wall_s"] = round(time.perf_counter() - start, 1)
     summary["text"] += f"\nwall time: {summary['wall_s']} s"
@@ -122,10 +126,11 @@ def _summary(ws: Workspace, steps: list[dict[str, Any]]) -> dict[str, Any]:
     from ifd.lifecycle.evaluate import load_model_state
     from ifd.lifecycle.gate import GateReport
     from ifd.lifecycle.review import registry_rows, registry_text
+    from ifd.redact import redact_url
     from ifd.tracking.store import tracking_uri
 
     rows = registry_rows(ws)
-    out: dict[str, Any] = {"workspace": str(ws.root), "steps": steps, "versions": rows, "tracking_uri": tracking_uri(ws)}
+    out: dict[str, Any] = {"workspace": str(ws.root), "steps": steps, "versions": rows, "tracking_uri": redact_url(tracking_uri(ws))}
     lines = []
     if any(r["aliases"] and "champion" in r["aliases"] for r in rows):
         state, about = load_model_state(ws, "champion")

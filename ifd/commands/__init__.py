@@ -8,5 +8,6 @@ and returns it for the command's own arguments. Handlers import heavy libraries 
 COMMAND_MODULES: tuple[str, ...] = (
     "ifd.commands.bench",
     "ifd.commands.lifecycle",
+    "ifd.commands.protocol",
     "ifd.commands.serving",
 )

@@ -14,7 +14,14 @@ AddCommand = Callable[[str, Handler, str], argparse.ArgumentParser]
 
 
 def progress(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    """A progress line on stderr; through the command's display (above its bars) when one is active."""
+    from ifd.progress import active
+
+    reporter = active()
+    if reporter is not None:
+        reporter(msg)
+    else:
+        print(msg, file=sys.stderr, flush=True)
 
 
 def emit(args: argparse.Namespace, result: Any, human: str) -> None:

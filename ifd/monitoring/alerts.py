@@ -51,6 +51,9 @@ def post_webhook(url: str, alerts: Sequence[Alert], timeout_s: float = 5.0) -> s
         if 200 <= resp.status_code < 300:
             return None
         err = f"webhook {url} answered {resp.status_code}"
+    from ifd.redact import redact_text
+
+    err = redact_text(err, [url])  # the URL is the webhook's secret
     LOG.error(err)
     return err
 
@@ -64,18 +67,49 @@ GAUGES: dict[str, str] = {
     "ifd_shadow_agreement": "share of inputs where champion and challenger give the same label",
     "ifd_alerts_active": "number of alerts raised by the last monitor run",
 }
+# Per-task gauges (label `task`): the holdout AUC the forgetting check measured, and the registered one.
+TASK_GAUGES: dict[str, str] = {
+    "ifd_task_auc": "holdout AUC of each task, measured by the last monitor run",
+    "ifd_task_auc_registered": "AUC of each task registered with the champion version",
+}
+# Every kind the monitor checks gets ifd_monitor_alert{kind} 0 or 1, so a rule can tell "checked, fine" from "not run".
+ALERT_KINDS: tuple[str, ...] = ("score_drift", "embedding_drift", "unknown_generator", "forgetting", "champion_alias")
 
 
-def write_gauges(path: Path, values: dict[str, float], labels: dict[str, str] | None = None) -> Path:
-    """Write the gauges in Prometheus text format (atomically) for the scoring API's /metrics."""
+def write_gauges(
+    path: Path,
+    values: dict[str, float],
+    labels: dict[str, str] | None = None,
+    *,
+    alerts: Sequence[Alert] = (),
+    per_task: dict[str, dict[str, float]] | None = None,
+) -> Path:
+    """Write the gauges in Prometheus text format (atomically) for the scoring API's /metrics: `values`
+    (names of GAUGES), one `ifd_monitor_alert{kind}` per checked kind (1: `alerts` has one of that kind),
+    the per-task AUCs of `per_task` (names of TASK_GAUGES -> {task: AUC}) and the time of this run."""
+    import time
+
     from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
     registry = CollectorRegistry()
-    names = sorted(labels or {})
+    labels = labels or {}
+    names = sorted(labels)
     for name, doc in GAUGES.items():
         if name in values:
             g = Gauge(name, doc, names, registry=registry)
             (g.labels(**labels) if labels else g).set(float(values[name]))
+    fired = {a.kind for a in alerts}
+    kinds = Gauge("ifd_monitor_alert", "1 while the last monitor run raised an alert of this kind", [*names, "kind"], registry=registry)
+    for kind in sorted(set(ALERT_KINDS) | fired):
+        kinds.labels(**labels, kind=kind).set(float(kind in fired))
+    for name, doc in TASK_GAUGES.items():
+        tasks = (per_task or {}).get(name) or {}
+        if tasks:
+            g = Gauge(name, doc, [*names, "task"], registry=registry)
+            for task, value in tasks.items():
+                g.labels(**labels, task=task).set(float(value))
+    last = Gauge("ifd_monitor_last_run_timestamp_seconds", "when the last monitor run finished (Unix time)", names, registry=registry)
+    (last.labels(**labels) if labels else last).set(time.time())
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_to_textfile(str(path), registry)
