@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ifd.data.ingest_config import IngestConfig
+from ifd.monitoring.log_location import MonitoringSection
 from ifd.synth.config import SynthConfig
 from ifd.typed_yaml import read_mapping, validate
 
@@ -29,6 +30,7 @@ class IfdConfig(BaseModel):
     synth: SynthConfig = Field(default_factory=SynthConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     train: TrainSection = Field(default_factory=TrainSection)
+    monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
 
     def lid(self) -> Any:
         """The detector's LIDConfig: preset + overrides."""

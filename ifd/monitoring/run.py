@@ -1,8 +1,10 @@
 """One monitor run: read the recent predictions, run every check against the champion's reference, emit
 the alerts (log line, webhook, Prometheus gauges) and return a report with a Markdown summary and plots.
 
-The caller resolves which version is the champion (the registry) and hands over its state; the flow in
-flows/monitor.py adds Prefect events and the Markdown artifact.
+The caller resolves which version is the champion (the registry) and hands over its state; the run
+also checks that `champion` is where ifd put it (ifd/monitoring/alias_audit.py). The flow in
+flows/monitor.py adds Prefect events and the Markdown artifact. The webhook URL is a secret: it never
+appears in the report, its Markdown or a log line (ifd/redact.py).
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ def monitoring_dir(ws: Workspace) -> Path:
 
 
 def prediction_log(ws: Workspace) -> PredictionLog:
-    return PredictionLog(monitoring_dir(ws) / "predictions.db")
+    """The workspace's log: IFD_PREDICTION_LOG_URL, else params.yaml's, else .ifd/monitoring/predictions.db."""
+    from ifd.monitoring.log_location import prediction_log_target
+
+    return PredictionLog(prediction_log_target(ws))
 
 
 def gauges_path(ws: Workspace) -> Path:
@@ -67,6 +72,7 @@ def run_monitor(
     tasks: Sequence[TaskData],
     *,
     check_holdout: bool = True,
+    audit_alias: bool = True,
 ) -> MonitorReport:
     """Every check on the last `policy.window.max_predictions` champion predictions; `tasks` are the
     champion's tasks (their val splits make the reference, their test splits the forgetting holdout)."""
@@ -89,6 +95,10 @@ def run_monitor(
         report.values.update(values)
         report.alerts += alerts
     report.values.update(shadow_report(log.paired(policy.window.max_predictions), policy.threshold))
+    if audit_alias:
+        values, alerts = _audit(ws)
+        report.values.update(values)
+        report.alerts += alerts
     report.values["ifd_alerts_active"] = len(report.alerts)
     _emit(ws, policy, report)
     report.plots = _plots(ws, ref, win.p_fake, version)
@@ -105,13 +115,30 @@ def _forgetting(state: Any, tasks: Sequence[TaskData], policy: MonitorPolicy, ve
     return check_forgetting(now, registered, policy, version)
 
 
+def _audit(ws: Workspace) -> tuple[dict[str, Any], list[Alert]]:
+    """The champion-alias audit; a registry that does not answer is reported, not fatal to the monitor."""
+    from ifd.errors import IfdError
+    from ifd.monitoring.alias_audit import audit_champion
+    from ifd.redact import redact_text
+
+    try:
+        return audit_champion(ws)
+    except IfdError as exc:
+        return {"champion_alias": f"not checked: {redact_text(str(exc))}"}, []
+
+
 def _emit(ws: Workspace, policy: MonitorPolicy, report: MonitorReport) -> None:
+    from ifd.redact import redact_text
+
     for alert in report.alerts:
         log_alert(alert)
     if report.alerts and policy.alerts.webhook_url:
-        report.webhook_error = post_webhook(policy.alerts.webhook_url, report.alerts, policy.alerts.webhook_timeout_s)
+        url = policy.alerts.webhook_url
+        error = post_webhook(url, report.alerts, policy.alerts.webhook_timeout_s)
+        report.webhook_error = None if error is None else redact_text(error, [url])
     gauges = {k: float(v) for k, v in report.values.items() if k.startswith("ifd_") and isinstance(v, int | float)}
-    write_gauges(gauges_path(ws), gauges, {"version": report.version})
+    per_task = {"ifd_task_auc": report.values.get("holdout_auc") or {}, "ifd_task_auc_registered": report.values.get("registered_auc") or {}}
+    write_gauges(gauges_path(ws), gauges, {"version": report.version}, alerts=report.alerts, per_task=per_task)
 
 
 def _plots(ws: Workspace, ref: Reference, p: np.ndarray, version: str) -> dict[str, str]:
