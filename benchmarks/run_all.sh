@@ -11,8 +11,8 @@ SEEDS=${SEEDS:-3}
 THREADS=${THREADS:-}
 JOBS=${JOBS:-1}
 COST_EPOCHS=${COST_EPOCHS:-4}
-STAGES=${*:-transfer throughput bench cost demo monitor load}
-ALL=lid,lid-no-ida,lid-no-iso,lid-no-dr,lid-no-lsda,lid-random-replay,finetune,naive,replay,ewc,lwf,der,gdumb,agem,icarl,joint
+STAGES=${*:-transfer throughput bench cost demo monitor load soak rss probe}
+ALL=lid,lid-no-ida,lid-no-iso,lid-no-dr,lid-no-lsda,lid-random-replay,finetune,naive,replay,ewc,lwf,der,gdumb,agem,icarl,joint-lid,joint-ce
 thread_flag=()
 [ -n "$THREADS" ] && thread_flag=(--threads "$THREADS")
 
@@ -36,8 +36,14 @@ for stage in $STAGES; do
       /usr/bin/time -f "demo wall %e s" $IFD demo --workspace .ifd/demo --json > benchmarks/demo.json ;;
     monitor)    # false alarms on known data, detection of held-out generators -> monitor_alarms.{md,json}
       $PY benchmarks/monitor_alarms.py --workspace .ifd/demo --seeds 10 ;;
-    load)       # the scoring API under concurrent clients -> load_test.{md,json}
-      $PY benchmarks/load_test.py --workspace .ifd/demo --duration 30 --clients 4 ;;
-    *) echo "unknown stage $stage (known: transfer throughput bench cost demo monitor load)" >&2; exit 2 ;;
+    load)       # today's path vs batching vs batching + ONNX, 1/4/16 clients and 8-image requests -> load_test.{md,json}
+      $PY benchmarks/load_test.py --duration 10 ;;
+    soak)       # 10 minutes of clients while champion flips and the monitor runs -> soak.{md,json}
+      $PY benchmarks/soak.py --duration 600 ;;
+    rss)        # peak RSS of an Avalanche baseline at 256 px, lazy vs eager loading -> avalanche_rss.json
+      $PY benchmarks/avalanche_rss.py --img-size 256 --tasks 4 --per-class 300 --epochs 1 --strategy naive --out benchmarks/avalanche_rss.json ;;
+    probe)      # each backbone + a linear head per family, weak low-frequency families -> backbone_probe.md
+      $PY benchmarks/backbone_probe.py --families lowfreq --backbones plain_cnn,ifd_cnn_small,ifd_cnn_small_bn,ifd_cnn_small_rgb --epochs 8 --seeds 0,1 ;;
+    *) echo "unknown stage $stage (known: transfer throughput bench cost demo monitor load soak rss probe)" >&2; exit 2 ;;
   esac
 done

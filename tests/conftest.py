@@ -19,6 +19,17 @@ def _one_torch_thread() -> None:
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _prefect_logs_to_the_session_stream() -> None:
+    """Prefect binds its console log handler to the sys.stderr of the moment it configures logging. Configure it
+    once here, on pytest's session-wide stream: configured first inside a test that uses capsys, it would keep
+    that test's stream, closed when the test ends, and every later flow's log line would fail."""
+    import prefect.main  # noqa: F401  (importing it configures Prefect's logging)
+    from prefect.logging.configuration import setup_logging
+
+    setup_logging()
+
+
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[None]:
     """A temporary Prefect server for the whole session (it takes ~20 s to start)."""
