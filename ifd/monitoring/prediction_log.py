@@ -151,18 +151,25 @@ class PredictionLog:
         embeddings: np.ndarray,
     ) -> None:
         """Store one request's scores (rows as `Scores.rows()`), in input order, in one transaction."""
-        if len(rows) != len(embeddings):
-            raise IfdError(f"{len(rows)} score rows but {len(embeddings)} embeddings")
-        if not rows:
-            return
+        self.record_many([(request_id, role, version, rows, embeddings)])
+
+    def record_many(self, requests: Sequence[tuple[str, str, str, Sequence[dict], np.ndarray]]) -> None:
+        """Store several requests' scores, each `(request_id, role, version, rows, embeddings)`, in one
+        transaction (the scoring API's log writer coalesces the requests of a batch this way)."""
         now = time.time()
-        values = [
-            {"ts": now, "request_id": request_id, "item": i, "role": role, "version": version,
-             "p_fake": float(r["p_fake"]), "label": r["label"], "generator": r.get("generator"),
-             "unknown": int(bool(r["unknown"])), "unknown_score": float(r.get("unknown_score", 0.0)),
-             "embedding": np.asarray(e, dtype=np.float16).tobytes()}
-            for i, (r, e) in enumerate(zip(rows, embeddings, strict=True))
-        ]
+        values = []
+        for request_id, role, version, rows, embeddings in requests:
+            if len(rows) != len(embeddings):
+                raise IfdError(f"{len(rows)} score rows but {len(embeddings)} embeddings")
+            values.extend(
+                {"ts": now, "request_id": request_id, "item": i, "role": role, "version": version,
+                 "p_fake": float(r["p_fake"]), "label": r["label"], "generator": r.get("generator"),
+                 "unknown": int(bool(r["unknown"])), "unknown_score": float(r.get("unknown_score", 0.0)),
+                 "embedding": np.asarray(e, dtype=np.float16).tobytes()}
+                for i, (r, e) in enumerate(zip(rows, embeddings, strict=True))
+            )
+        if not values:
+            return
         with self._begin() as con:
             con.execute(self._tables["predictions"].insert(), values)
 

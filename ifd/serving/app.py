@@ -26,6 +26,7 @@ from ifd.serving.auth import ApiKeyAuth, api_keys_from
 from ifd.serving.batcher import Batcher
 from ifd.serving.body_limit import BodyLimit
 from ifd.serving.config import ServeConfig
+from ifd.serving.log_writer import LogWriter
 from ifd.serving.metrics import ApiMetrics
 from ifd.serving.model_source import ModelSource, NoChampion
 from ifd.serving.uploads import invalid_body, read_images
@@ -42,11 +43,13 @@ def create_app(ws: Workspace, cfg: ServeConfig, source: ModelSource) -> FastAPI:
     app = FastAPI(title="ifd scoring API", version="1")
     metrics = ApiMetrics()
     log = prediction_log(ws)
-    batcher = None  # cfg.batching: concurrent requests scored together by one thread (ifd/serving/batcher.py)
+    batcher = writer = None  # cfg.batching: concurrent requests scored together by one thread (ifd/serving/batcher.py)
     if cfg.batching:
+        writer = LogWriter(log.record_many)  # the requests of a batch share one log transaction
         batcher = Batcher(metrics, cfg.max_batch_images, cfg.max_wait_ms, cfg.decode_workers, cfg.shadow_queue,
-                          challenger=source.challenger if cfg.shadow else None, record=log.record)
+                          challenger=source.challenger if cfg.shadow else None, record=writer.put)
         app.router.on_shutdown.append(batcher.close)  # queued requests are answered before the thread stops
+        app.router.on_shutdown.append(writer.close)  # then everything answered is written
     app.state.batcher = batcher
     limits = DecodeLimits(max_pixels=cfg.max_pixels, min_side=cfg.min_side, formats=cfg.formats)
 
@@ -89,7 +92,10 @@ def create_app(ws: Workspace, cfg: ServeConfig, source: ModelSource) -> FastAPI:
                 scores = await batcher.score(loaded.scorer, pixels, ticket)
             request_id = uuid.uuid4().hex
             rows = scores.rows()
-            background.add_task(log.record, request_id, "champion", loaded.version, rows, scores.embeddings)
+            if writer is None:
+                background.add_task(log.record, request_id, "champion", loaded.version, rows, scores.embeddings)
+            else:
+                writer.put(request_id, "champion", loaded.version, rows, scores.embeddings)
             if cfg.shadow and batcher is None:
                 background.add_task(_shadow, source, log, request_id, pixels, metrics)
             elif cfg.shadow:
