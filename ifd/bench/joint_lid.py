@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
+from ifd.bench.lid_runner import finish_joint
 from ifd.bench.spec import RunContext, RunResult
-from ifd.bench.tensors import pixel_bytes
 from ifd.data.image_dataset import ImageCache, TaskImageDataset
 from ifd.data.tasks import TaskData
 
@@ -113,8 +113,4 @@ def run_joint_lid(name: str, ctx: RunContext) -> RunResult:
         result.eval_time_per_task_s.append(round(time.perf_counter() - started, 3))
         ctx.progress(f"[bench] joint-lid step {t}: AUC " + " ".join(f"{a:.3f}" for a in row.auc))
         model.cpu()
-    n = sum(len(t.split("train")) for t in ctx.tasks)
-    result.matrix = matrix.to_dict()
-    result.replay_samples = n
-    result.replay_pixel_bytes = result.replay_bytes = pixel_bytes(n, cfg.img_size)
-    return result
+    return finish_joint(result, matrix, ctx, cfg.img_size)

@@ -95,6 +95,15 @@ def union_task(tasks: Sequence[TaskData], name: str) -> TaskData:
     return TaskData(name=name, root=Path(tasks[0].root.anchor), frame=pd.concat(frames, ignore_index=True))
 
 
+def finish_joint(result: RunResult, matrix: Any, ctx: RunContext, img_size: int) -> RunResult:
+    """A joint run's matrix, and its memory: it keeps every train image of every task so far."""
+    n = sum(len(t.split("train")) for t in ctx.tasks)
+    result.matrix = matrix.to_dict()
+    result.replay_samples = n
+    result.replay_pixel_bytes = result.replay_bytes = pixel_bytes(n, img_size)
+    return result
+
+
 def run_joint_ce(name: str, ctx: RunContext) -> RunResult:
     """A fresh fine-tuned one-head model per step on the union of the seen tasks; row t tests it on each
     seen task. Calibration: the union's val split (every seen task's val: joint keeps everything)."""
@@ -125,8 +134,4 @@ def run_joint_ce(name: str, ctx: RunContext) -> RunResult:
         ctx.progress(f"[bench] {name} step {t}: AUC " + " ".join(f"{a:.3f}" for a in row.auc))
         bar.advance()
     bar.close()
-    n = sum(len(t.split("train")) for t in ctx.tasks)
-    result.matrix = matrix.to_dict()
-    result.replay_samples = n
-    result.replay_pixel_bytes = result.replay_bytes = pixel_bytes(n, cfg.img_size)
-    return result
+    return finish_joint(result, matrix, ctx, cfg.img_size)
