@@ -43,4 +43,4 @@ def test_demo_runs_the_loop_and_summarises_the_registry(tmp_path: Path, prefect_
 
     refused = evaluate_gate({names[0]: 0.7, names[1]: 0.5}, names[1], {names[0]: 0.99}, GatePolicy()).to_dict()
     text = demo._summary(ws, [*summary["steps"], {"task": names[1], "kind": "naive", "version": None, "gate": refused}])["text"]
-    assert f"refused by the gate: {names[1]} (naive): AUC dropped more than 0.0200 on {names[0]}" in text
+    assert f"refused by the gate: {names[1]} (naive): val AUC dropped more than 0.0200 on {names[0]}" in text

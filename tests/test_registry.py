@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from lifecycle_helpers import fresh_workspace, tiny_lid
 
 from ifd.errors import IfdError
@@ -22,18 +23,18 @@ from ifd.train.state import IncrementalState
 from ifd.workspace import Workspace
 from registry.policy import DEFAULT_POLICY_FILE
 
-LID = tiny_lid()
+LID = tiny_lid(epochs=4, lr=5e-3)  # learns the tiny tasks (val AUC 1.0 here): a forgetting test needs a champion that knew something
 
 
 def forgetting_candidate(ws: Workspace, name: str, champion: dict[str, Any]) -> dict[str, Any]:
-    """A real candidate whose last matrix row is rewritten: every old task 0.25 AUC below the champion."""
-    cand = rt.learn_candidate(ws, name, champion, tiny_lid(seed=11), progress=lambda _: None)
-    champ = IncrementalState.load(Path(champion["state"]))
+    """A real candidate with every head turned around (real and fake logits swapped): it ranks every task
+    backwards, on any split, so the gate (which scores the model on val) sees AUC 1 - a where the champion had a."""
+    cand = rt.learn_candidate(ws, name, champion, tiny_lid(epochs=4, lr=5e-3, seed=11), progress=lambda _: None)
     state = IncrementalState.load(Path(cand["state"]))
-    row = state.matrix.auc[-1]
-    for i, before in enumerate(champ.matrix.final_row("auc")):
-        row[i] = max(0.0, before - 0.25)
-    row[-1] = 0.99
+    with torch.no_grad():
+        for head in state.model.heads.heads:
+            head.weight.copy_(head.weight.flip(0))
+            head.bias.copy_(head.bias.flip(0))
     state.save(Path(cand["state"]))
     return cand
 

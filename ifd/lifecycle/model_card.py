@@ -1,5 +1,9 @@
 """The model card of a retrained detector, in Markdown: what it learned, how well it keeps it, the gate's
-verdict with its numbers, the data version, the replay store and the config that made it."""
+verdict with its numbers, the data version, the replay store and the config that made it.
+
+Two splits, two uses, both labelled: the gate's numbers are val AUCs (champion and candidate each scored
+on every task's val split; the decision), the retention table is the test split (the report; the gate
+never reads it)."""
 
 from __future__ import annotations
 
@@ -27,11 +31,15 @@ def model_card(state: Any, summary: dict[str, Any], gate: Any, data_version: str
         f"**{'passed' if gate.passed else 'FAILED: ' + ', '.join(gate.failed_rules())}** (policy: "
         + ", ".join(f"{k} {v}" for k, v in gate.policy.items()) + ")",
         "",
+        f"Decided on the `{gate.split}` split of every task: the champion and this model each scored on it.",
+        "",
         "| rule | verdict | detail |",
         "|---|---|---|",
         *(f"| {r.rule} | {r.verdict} | {r.detail} |" for r in gate.rules),
         "",
-        "## Retention",
+        *_gate_scores(gate, names),
+        "## Retention (test split, for the report)",
+        *([f"Measured on every task's test split; the gate did not read these numbers (it decided on {gate.split}).", ""] if gate.split != "test" else []),
         f"AA {summary['AA']:.4f} · AF {summary['AF']:.4f} · AF (Chaudhry) {summary['AF_chaudhry']:.4f} · BWT {summary['BWT']:+.4f} · AA (ACC) {summary['AA_acc']:.4f}",
         "",
         "| task | AUC now | ACC now | AUC right after learning it |",
@@ -54,12 +62,26 @@ def model_card(state: Any, summary: dict[str, Any], gate: Any, data_version: str
         f"batch {state.cfg.batch_size}, lr {state.cfg.lr}, seed {state.cfg.seed}; the whole config is `config.yaml`.",
         "",
         "## Limits",
-        "Measured on each batch's own test split only. On the synthetic stream (`ifd synth`) the numbers show the",
-        "mechanics, not performance on real deepfakes. Load with `mlflow.pyfunc.load_model` where the `ifd`",
+        f"The gate's numbers come from each batch's own {gate.split} split, the retention numbers from its test split.",
+        "On the synthetic stream (`ifd synth`) the numbers show the mechanics, not performance on real deepfakes.",
+        "Load with `mlflow.pyfunc.load_model` where the `ifd`",
         "package is importable.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _gate_scores(gate: Any, names: list[str]) -> list[str]:
+    """Per task, the AUCs the gate compared (a report without them, from before they were kept: none)."""
+    if not gate.candidate_auc:
+        return []
+    champ = gate.champion_auc or {}
+    return [
+        f"| task | champion {gate.split} AUC | this model's {gate.split} AUC |",
+        "|---|---|---|",
+        *(f"| {n} | {_cell(champ.get(n))} | {_cell(gate.candidate_auc.get(n))} |" for n in names),
+        "",
+    ]
 
 
 def _video_lines(matrix: Any) -> list[str]:

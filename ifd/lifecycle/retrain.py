@@ -2,7 +2,8 @@
 as Prefect tasks; `run_retrain` runs them in order without Prefect).
 
 champion (registry alias, or none) -> learn task NAME on top of it (replay of the champion's tasks;
-evaluation of every task it knows plus NAME) -> gate against the champion -> log the run, and register
+evaluation of every task it knows plus NAME on test, for the report) -> gate against the champion (both
+scored on every task's val split: the gate decides on val, never on test) -> log the run, and register
 a `challenger` version only if the gate passed.
 
 Pinned data: the retrain reads one DVC data version, hard-linked into the job folder at its start
@@ -50,7 +51,9 @@ class RetrainBusy(IfdError):
 
 @contextmanager
 def retrain_lock(ws: Workspace, wait_s: float = 0.0) -> Iterator[None]:
-    """One retrain at a time per workspace; a second caller waits `wait_s` seconds, then RetrainBusy."""
+    """One retrain at a time per workspace (a file lock: one machine); a second caller waits `wait_s`
+    seconds, then RetrainBusy. The retrain flow takes it inside the global `retrain` slot
+    (ifd/lifecycle/retrain_slot.py), which orders retrains across workers; `run_retrain` takes it alone."""
     from ifd.locks import WorkspaceBusy, workspace_lock
 
     with ExitStack() as stack:
@@ -183,21 +186,25 @@ def _check_architecture(old: dict[str, Any], new: dict[str, Any], version: str) 
 
 
 def gate_candidate(
-    ws: Workspace, candidate: dict[str, Any], champion: dict[str, Any], policy_file: str | None = None
+    ws: Workspace, candidate: dict[str, Any], champion: dict[str, Any], policy_file: str | None = None, progress: Progress = say
 ) -> dict[str, Any]:
-    """The gate report (as a dict) of the candidate against the champion's registered numbers."""
+    """The gate report (as a dict) of the candidate against the champion, both scored on every task's val split.
+
+    The gate never reads a test row (ifd/lifecycle/gate_scores.py); the candidate's test matrix is logged
+    beside it for the report. A job that already recorded its result returns the gate it recorded."""
     from ifd.lifecycle.gate import evaluate_gate
-    from ifd.train.state import IncrementalState
+    from ifd.lifecycle.gate_scores import GATE_SPLIT, gate_scores
     from registry.policy import load_policy
 
-    cand = IncrementalState.load(Path(candidate["state"]))
-    champ_auc = None
-    if champion:
-        champ = IncrementalState.load(Path(champion["state"]))
-        champ_auc = dict(zip(champ.matrix.task_names, champ.matrix.final_row("auc"), strict=True))
     policy = load_policy(ws.root, Path(policy_file) if policy_file else None)
-    cand_auc = dict(zip(cand.matrix.task_names, cand.matrix.final_row("auc"), strict=True))
-    report = evaluate_gate(cand_auc, cand.task_names[-1], champ_auc, policy, champion.get("version"))
+    if (done := recorded(Path(candidate["job"]))) is not None:
+        return dict(done["gate"])
+    cand_auc, champ_auc = gate_scores(ws, candidate, champion)
+    progress(
+        f"[retrain] gate on the {GATE_SPLIT} split: candidate " + " ".join(f"{n} {a:.3f}" for n, a in cand_auc.items())
+        + ("; champion " + " ".join(f"{n} {a:.3f}" for n, a in champ_auc.items()) if champ_auc else "")
+    )
+    report = evaluate_gate(cand_auc, candidate["tasks"][-1], champ_auc, policy, champion.get("version"), split=GATE_SPLIT)
     return report.to_dict()
 
 
@@ -266,5 +273,5 @@ def run_retrain(
     with retrain_lock(ws, wait_s), retry_budget():
         champion = fetch_champion(ws, progress)
         candidate = learn_candidate(ws, name, champion, lid, progress, fresh=fresh)
-        gate = gate_candidate(ws, candidate, champion, policy_file)
+        gate = gate_candidate(ws, candidate, champion, policy_file, progress)
         return record_candidate(ws, candidate, champion, gate, progress)

@@ -3,6 +3,11 @@ splits of every task it learned, plus the calibrated rate at which it flags know
 
 Built when a version is registered (and cached next to the prediction log, keyed by version), so the
 drift tests compare live traffic with what the model saw on known generators.
+
+Always val, never test (test is read for reports only): a batch without val rows uses the seeded hold-out
+of its train sources that training used as its val split (ifd/train/val_split.py `with_val`), so the
+reference is made of images the model was not trained on. A batch whose train split has too few sources
+to hold one out is refused by `with_val` with an error naming it.
 """
 
 from __future__ import annotations
@@ -40,12 +45,14 @@ class Reference:
                        float(d["unknown_rate"]), d["unknown_scores"].astype(np.float64))
 
 
-def build_reference(scorer: object, tasks: Sequence[TaskData], version: str, split: str = "val", per_task: int = 200) -> Reference:
-    """Score up to `per_task` rows of `split` (test when a task has no such split) of every task with `scorer`
-    (an `ifd.inference.scorer.DetectorScorer`)."""
+def build_reference(scorer: object, tasks: Sequence[TaskData], version: str, per_task: int = 200) -> Reference:
+    """Score up to `per_task` rows of every task's val split (its seeded hold-out when it has no val rows)
+    with `scorer` (an `ifd.inference.scorer.DetectorScorer`)."""
+    from ifd.train.val_split import with_val
+
     ps, zs, flags, us = [], [], [], []
     for task in tasks:
-        rows = task.split(split if task.has_split(split) else "test").head(per_task)
+        rows = with_val(task).split("val").head(per_task)
         scores = scorer.score([task.root / p for p in rows["path"]])  # type: ignore[attr-defined]
         ps.append(scores.p_fake)
         zs.append(scores.embeddings)
