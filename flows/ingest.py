@@ -1,4 +1,5 @@
-"""The ingest flow: stage -> validate (great-expectations) -> commit (data/ + DVC); emits `ifd.batch.landed`."""
+"""The ingest flow: stage -> validate (great-expectations) -> commit (data/ + DVC); emits `ifd.batch.landed`
+naming the workspace by its id (params.yaml `workspace_id`), which the retrain trigger matches."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ifd.data import ingest
 from ifd.data.ingest_config import IngestConfig
 from ifd.lifecycle.worker import EVENT
 from ifd.workspace import Workspace
+from ifd.workspace_id import ensure_workspace_id
 
 
 @task(name="stage-batch")
@@ -40,9 +42,11 @@ def ingest_flow(
         result = commit(staged, root, cfg)
     finally:
         ingest.discard_staged(staged)
+    ws = Workspace.at(root)
+    workspace_id = ensure_workspace_id(ws)  # what the retrain trigger matches (never the local path)
     emit_event(
         event=EVENT,
-        resource={"prefect.resource.id": f"ifd.batch.{name}", "ifd.workspace": str(Workspace.at(root).root)},
-        payload={"name": name, "data_version": result["data_version"], "workspace": str(Workspace.at(root).root)},
+        resource={"prefect.resource.id": f"ifd.batch.{name}", "ifd.workspace": workspace_id},
+        payload={"name": name, "data_version": result["data_version"], "workspace": workspace_id, "root": str(ws.root)},
     )
     return result

@@ -10,6 +10,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 
 from ifd.monitoring import service
+from ifd.workspace import Workspace
+from ifd.workspace_id import read_workspace_id
 
 
 @task(name="run-checks")
@@ -20,10 +22,12 @@ def checks(root: str, policy_path: str | None, holdout: bool) -> dict[str, Any]:
 @flow(name="monitor", log_prints=True)
 def monitor_flow(root: str = ".", policy_path: str | None = None, holdout: bool = True) -> dict[str, Any]:
     report = checks(root, policy_path, holdout)
+    ws = Workspace.at(root)
+    workspace = read_workspace_id(ws) or str(ws.root)  # the id automations match; a workspace without one: its path
     for alert in report["alerts"]:
         emit_event(
             event=f"ifd.alert.{alert['kind']}",
-            resource={"prefect.resource.id": f"ifd.model.version.{report['version']}", "ifd.workspace": root},
+            resource={"prefect.resource.id": f"ifd.model.version.{report['version']}", "ifd.workspace": workspace},
             payload=alert,
         )
     create_markdown_artifact(markdown=report["markdown"], key="ifd-monitor-report", description="ifd monitor: alerts and values")

@@ -3,8 +3,10 @@
 Thin: each task calls one ifd.lifecycle function on paths, names and dicts. No task retries: the one
 retry layer is ifd.tracking.retry (bounded, `IFD_TRACKING_BUDGET_S`), and a tracking step that still
 fails ends the flow with TrackingUnavailable; running the same retrain again resumes it. One retrain at
-a time per workspace (file lock; `wait_s` queues behind a running one). `ifd retrain NAME` runs it by hand;
-`ifd worker` serves it as a deployment that an `ifd.batch.landed` event (the ingest flow) triggers.
+a time: a slot of Prefect's global concurrency limit `retrain` where the server has it (`ifd worker
+deploy` creates it), across all workers, then the workspace's file lock (ifd/lifecycle/retrain_slot.py);
+`wait_s` queues behind a running one. `ifd retrain NAME` runs it by hand; `ifd worker deploy` deploys it
+on a work pool (and `ifd worker` serves it) with a trigger on `ifd.batch.landed` (the ingest flow).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from prefect import flow, task
 
 from ifd.lifecycle import retrain
+from ifd.lifecycle.retrain_slot import retrain_slot
 from ifd.tracking.retry import retry_budget
 from ifd.workspace import Workspace
 
@@ -50,7 +53,7 @@ def retrain_flow(
     """Learn batch `name` on top of the champion; `lid` defaults to the workspace's params.yaml."""
     ws = Workspace.at(root)
     lid = lid if lid is not None else retrain.workspace_lid(ws)
-    with retrain.retrain_lock(ws, wait_s), retry_budget():  # one budget of failing time for the whole retrain
+    with retrain_slot(ws, wait_s), retry_budget():  # one budget of failing time for the whole retrain
         champ = champion(root)
         candidate = learn(root, name, champ, lid, fresh)
         report = gate(root, candidate, champ, policy_file)

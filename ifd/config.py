@@ -27,6 +27,9 @@ class TrainSection(BaseModel):
 
 class IfdConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # Which workspace an `ifd.batch.landed` event is about (the retrain trigger matches it); `ifd init`
+    # writes one (ifd/workspace_id.py), so clones of a workspace share it and paths never enter an event.
+    workspace_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     synth: SynthConfig = Field(default_factory=SynthConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     train: TrainSection = Field(default_factory=TrainSection)

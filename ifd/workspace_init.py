@@ -1,4 +1,4 @@
-"""`ifd init`: make a directory an ifd workspace (DVC project, empty catalogue, data.dvc)."""
+"""`ifd init`: make a directory an ifd workspace (DVC project, empty catalogue, data.dvc, a workspace id)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from ifd.data import dvc_store
 from ifd.data.catalog import Catalog, save_catalog
 from ifd.errors import IfdError
 from ifd.workspace import Workspace
+from ifd.workspace_id import ensure_workspace_id
 
 
 def init_workspace(ws: Workspace, remote: str | None = None,
@@ -32,6 +33,7 @@ def init_workspace(ws: Workspace, remote: str | None = None,
         _restore_empty_data(ws)
     elif remote is not None:
         dvc_store.push_data(ws)  # a new remote gets the version data.dvc already records
+    ensure_workspace_id(ws)  # once: a workspace keeps the id params.yaml records
     return ws
 
 

@@ -143,10 +143,14 @@ def test_worker_needs_a_server_and_triggers_on_this_workspace_batches(ws: Worksp
 
     from ifd.errors import IfdError
     from ifd.lifecycle.worker import EVENT, landing_trigger, serve_retrain
+    from ifd.workspace_id import ensure_workspace_id
 
-    trigger = landing_trigger(ws, wait_s=30)
+    wid = ensure_workspace_id(ws)
+    trigger = landing_trigger(wid, wait_s=30)
     assert trigger.expect == {EVENT}
-    assert trigger.match.get("ifd.workspace") in (str(ws.root), [str(ws.root)])
+    # the workspace id from its configuration, never the local path
+    assert trigger.match.get("ifd.workspace") in (wid, [wid])
+    assert str(ws.root) not in str(trigger.match)
     assert trigger.parameters["name"] == "{{ event.payload.name }}"
     # The workspace is the worker's own (the deployment's fixed `root`), never taken from an event.
     assert "root" not in trigger.parameters

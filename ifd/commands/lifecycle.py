@@ -1,11 +1,13 @@
 """`ifd retrain`, `ifd approve`, `ifd reject`, `ifd registry`, `ifd rollback`, `ifd revert-champion`,
-`ifd evaluate`, `ifd worker`: the gated, reviewed model lifecycle (ifd.lifecycle; the registry in ifd.tracking)."""
+`ifd evaluate`, `ifd worker [deploy|start]`: the gated, reviewed model lifecycle (ifd.lifecycle; the registry in
+ifd.tracking; the triggered retrain on a Prefect work pool in ifd.lifecycle.deploy)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from ifd.commands.common import AddCommand, emit, progress, workspace
 from ifd.errors import IfdError
@@ -84,12 +86,34 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
-    from ifd.lifecycle.worker import serve_retrain
+    from ifd.lifecycle.deploy import RetrainDeployConfig
     from ifd.prefect_env import prefect_environment
+    from ifd.typed_yaml import validate
 
-    progress("[worker] serving the retrain flow; it runs when the ingest flow reports a new batch (Ctrl-C stops)")
+    cfg = validate(RetrainDeployConfig, {"pool": args.pool, "deployment": args.deployment, "wait_s": args.wait},
+                   f"ifd worker {args.action}")
     with prefect_environment():
-        serve_retrain(workspace(args), wait_s=args.wait, deployment=args.deployment)
+        if args.action == "deploy":
+            _worker_deploy(args, cfg)
+        elif args.action == "start":
+            from ifd.lifecycle.deploy import start_worker
+
+            progress(f"[worker] starting a Prefect process worker on pool {cfg.pool} (Ctrl-C stops)")
+            start_worker(cfg.pool, args.name, args.limit)
+        else:
+            from ifd.lifecycle.worker import serve_retrain
+
+            progress("[worker] serving the retrain flow; it runs when the ingest flow reports a new batch (Ctrl-C stops)")
+            serve_retrain(workspace(args), wait_s=args.wait, deployment=args.deployment)
+
+
+def _worker_deploy(args: argparse.Namespace, cfg: Any) -> None:
+    from ifd.lifecycle.deploy import deploy_retrain
+
+    out = deploy_retrain(workspace(args), cfg)
+    emit(args, out, f"deployment {out['deployment']} on work pool {out['pool']} (global concurrency limit "
+                    f"{out['concurrency_limit']!r}, limit 1), triggered by ifd.batch.landed of workspace "
+                    f"{out['workspace_id']}; start workers with `{out['worker_command']}`")
 
 
 def _decision_args(p: argparse.ArgumentParser) -> None:
@@ -130,6 +154,15 @@ def register(add: AddCommand) -> None:
     p.add_argument("--stream", help="evaluate on a stream folder's batches instead of the workspace's")
     p.add_argument("--out", help="also write the result as JSON to this file (what `dvc metrics show` reads)")
 
-    p = add("worker", cmd_worker, "serve the retrain flow, triggered by each ingested batch (needs `make prefect`)")
+    p = add("worker", cmd_worker, "retrain on each ingested batch: `deploy` to a work pool, `start` a pool worker, "
+            "or (no action) serve the retrain flow from this process (needs `make prefect`)")
+    p.add_argument("action", nargs="?", choices=("serve", "deploy", "start"), default="serve",
+                   help="serve (default): this process runs the triggered retrains; deploy: create the work pool, the "
+                   "`retrain` concurrency limit and the triggered deployment; start: a Prefect process worker on the pool")
     p.add_argument("--wait", type=float, default=3600.0, help="seconds a triggered retrain waits for a running one")
-    p.add_argument("--deployment", help="deployment name (default: retrain-<workspace folder>)")
+    p.add_argument("--deployment", help="deployment name (default: retrain-<workspace id> for deploy, "
+                   "retrain-<workspace folder> for serve)")
+    p.add_argument("--pool", default="ifd-retrain", help="work pool (deploy, start; default ifd-retrain)")
+    p.add_argument("--name", help="worker name (start; default: Prefect's)")
+    p.add_argument("--limit", type=int, help="flow runs this worker runs at once (start; default: no limit, "
+                   "the `retrain` concurrency limit still runs one retrain at a time)")

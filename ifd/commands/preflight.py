@@ -40,6 +40,8 @@ def check(args: argparse.Namespace) -> None:
     command = getattr(args, "command", None)
     if command == "serve" and getattr(args, "hash_key", False):
         return  # `ifd serve --hash-key` only hashes a key from stdin: no workspace, no port
+    if command == "worker" and getattr(args, "action", None) == "start":
+        return _positive("limit")(args)  # a pool worker serves any workspace's deployments: none needed here
     if command in WORKSPACE_COMMANDS or (command in WORKSPACE_UNLESS_STREAM and not getattr(args, "stream", None)):
         require_workspace(args)
     for check_one in CHECKS.get(command or "", ()):
@@ -205,7 +207,7 @@ CHECKS: dict[str, tuple[Check, ...]] = {
     "demo": (_params,),
     "retrain": (_positive("wait", strict=False), _existing("policy"), _params, _gate_policy, _ingested_batch),
     "evaluate": (_stream_folder, _model_file),
-    "worker": (_positive("wait", strict=False),),
+    "worker": (_positive("wait", strict=False), _params),
     "serve": (_port, _positive("poll", strict=False), _monitor_policy),
     "monitor": (_existing("policy"), _positive("every"), _monitor_policy),
     "bench": (_stream_folder, _seeds, _positive("jobs"), _positive("threads"), _positive("timeout"), _existing("baseline_params"),
