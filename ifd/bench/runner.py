@@ -1,7 +1,13 @@
 """A benchmark campaign: every (strategy, seed) in a fresh worker process, then results.json / .md / plots.
 
-Runs go one after another, or `jobs` at a time (give each `threads=1` then, so that the cores are not
-over-subscribed; a run's peak RSS is still its own, its time includes the neighbour's memory traffic).
+Runs go one after another in this process's children (`jobs=1`), or fan out as Prefect tasks on a Dask
+task runner (`ifd.bench.fanout`): `jobs` local Dask workers with one thread each, or the workers of the
+scheduler at `cluster`. Either way each run is its own `python -m ifd.bench.worker` process, started by
+`launch()` (inside the Dask task when fanned out), so its peak RSS and time are its own; its time includes
+the neighbours' memory traffic (give `threads=1` with several jobs, so the cores are not over-subscribed;
+a Dask worker's environment has OMP_NUM_THREADS=1, so a run without `threads` gets one torch thread there).
+Each run's result notes where it ran (Dask worker address, host, pids); results.json lists them under
+`settings.fanout.runs`.
 A run that fails, crashes or times out is reported with its reason, and the others go on. Each run leaves
 `DIR/runs/<strategy>__seed<k>/{spec.json, result.json, log.txt}`; with `reuse` (the default), a run whose
 folder already holds a result for the same spec is not run again, and results.json aggregates every run in
@@ -18,7 +24,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +70,9 @@ def launch(spec: RunSpec, progress: Progress, timeout_s: float | None = None, ou
     relay.close()
     result_path = folder / RESULT_FILE
     if result_path.is_file():
-        return RunResult.load(result_path)
+        result = RunResult.load(result_path)
+        result.notes["run_pid"] = proc.pid
+        return result
     reason = f"timed out after {timeout_s:.0f} s" if deadline and time.monotonic() > deadline else f"worker exited with {code}"
     return RunResult(strategy=spec.strategy, seed=spec.seed, error=f"{reason}; last output: {' | '.join(tail[-3:])}")
 
@@ -107,11 +114,16 @@ def run_bench(
     jobs: int = 1,
     reuse: bool = True,
     eval_split: str = "test",
+    cluster: str | None = None,
 ) -> dict[str, Any]:
-    """Run every strategy on every seed, write DIR/results.json, results.md and the plots; return results."""
+    """Run every strategy on every seed, write DIR/results.json, results.md and the plots; return results.
+    `jobs` runs at a time on a local Dask cluster, or on the Dask scheduler at `cluster` (ifd.bench.fanout)."""
     from ifd.bench.aggregate import build_results
+    from ifd.bench.fanout import FanoutConfig
     from ifd.bench.strategies import resolve
     from ifd.data.tasks import tasks_from_stream
+
+    fan = FanoutConfig.build(jobs=jobs, cluster=cluster)
 
     n_tasks = len(tasks_from_stream(Path(stream)))
     if tasks is not None and not 1 <= tasks <= n_tasks:
@@ -138,28 +150,32 @@ def run_bench(
 
     kept = {id(spec): finished(spec) for _, _, spec, _ in specs if spec is not None} if reuse else {}
 
-    def one(item: tuple[str, int, RunSpec | None, str | None]) -> RunResult:
-        name, seed, spec, unsupported = item
-        if spec is None:
+    results_in_order: list[RunResult | None] = [None] * len(specs)
+    todo: list[int] = []
+    with steps(progress, len(specs), "runs") as bar:
+        for i, (name, seed, spec, unsupported) in enumerate(specs):
+            previous = kept.get(id(spec)) if spec is not None else None
+            if spec is None:
+                results_in_order[i] = RunResult(strategy=name, seed=seed, error=unsupported)
+            elif previous is not None:
+                progress(f"[bench] {name} seed {seed}: kept from an earlier run")
+                results_in_order[i] = previous
+            else:
+                todo.append(i)
+                continue
             bar.advance(f"{name} seed {seed}", skipped=True)
-            return RunResult(strategy=name, seed=seed, error=unsupported)
-        previous = kept.get(id(spec))
-        if previous is not None:
-            progress(f"[bench] {name} seed {seed}: kept from an earlier run")
-            bar.advance(f"{name} seed {seed}", skipped=True)
-            return previous
-        progress(f"[bench] {name} seed {seed} ...")
-        bar.start(f"{name} seed {seed}")
-        result = launch(spec, progress, timeout_s, outer=bar)
-        progress(f"[bench] {name} seed {seed}: {_line(result)}")
-        bar.advance(f"{name} seed {seed}")
-        return result
-
-    with steps(progress, len(specs), "runs") as bar, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results_in_order = list(pool.map(one, specs))
+        to_run = [spec for i in todo if (spec := specs[i][2]) is not None]
+        if to_run:
+            if fan.in_process:
+                done = run_here(to_run, timeout_s, progress, bar)
+            else:
+                done = run_on_dask(to_run, fan, timeout_s, progress, bar)
+            for i, result in zip(todo, done, strict=True):
+                results_in_order[i] = result
+    ran = [r for i in todo if (r := results_in_order[i]) is not None]
     runs, stored_seeds = collect(out, strategies)
     for (name, _, spec, _), result in zip(specs, results_in_order, strict=True):
-        if spec is None or not (Path(spec.work_dir) / RESULT_FILE).is_file():  # refused, or died without a file
+        if result is not None and (spec is None or not (Path(spec.work_dir) / RESULT_FILE).is_file()):  # refused, or died without a file
             runs.setdefault(name, []).append(result)
     seeds = sorted({*seeds, *stored_seeds})
     settings = {
@@ -171,6 +187,7 @@ def run_bench(
         "date": dt.date.today().isoformat(),
         "wall_s": round(time.perf_counter() - started, 1),
         "jobs": jobs,
+        "fanout": fanout_settings(fan, ran),
         "eval_split": eval_split,
     }
     results = build_results(str(stream), seeds, runs, settings)
@@ -180,6 +197,71 @@ def run_bench(
     (out / "results.md").write_text(results_markdown(results, plots))
     validate_results(results)  # after writing: a campaign's numbers are never thrown away
     return results
+
+
+def run_here(specs: Sequence[RunSpec], timeout_s: float | None, progress: Progress, bar: Bar) -> list[RunResult]:
+    """One run after another, each in a child process of this one; its progress lines feed `bar`."""
+    results = []
+    for spec in specs:
+        item = f"{spec.strategy} seed {spec.seed}"
+        progress(f"[bench] {item} ...")
+        bar.start(item)
+        result = launch(spec, progress, timeout_s, outer=bar)
+        progress(f"[bench] {item}: {_line(result)}")
+        bar.advance(item)
+        results.append(result)
+    return results
+
+
+def run_on_worker(spec: dict[str, Any], timeout_s: float | None) -> dict[str, Any]:
+    """The Dask task of one run: `launch()` it (its own process) and note this worker in its result.json."""
+    from ifd.bench.fanout import worker_identity
+
+    run_spec = RunSpec.model_validate(spec)
+    result = launch(run_spec, lambda _: None, timeout_s)
+    result.notes.update(worker_identity())
+    result_path = Path(run_spec.work_dir) / RESULT_FILE
+    if result_path.is_file():
+        result.save(result_path)
+    return result.to_dict()
+
+
+def run_on_dask(specs: Sequence[RunSpec], fan: Any, timeout_s: float | None, progress: Progress, bar: Bar) -> list[RunResult]:
+    """Every run as a Prefect task on the Dask task runner of `fan` (a FanoutConfig); `bar` advances as runs end."""
+    from ifd.bench.fanout import fan_out
+
+    where = fan.cluster or f"a local Dask cluster of {fan.jobs} workers"
+    progress(f"[bench] {len(specs)} run(s) on {where} ...")
+    for spec in specs:
+        bar.start(f"{spec.strategy} seed {spec.seed}")
+
+    def done(i: int, value: Any) -> None:
+        spec = specs[i]
+        result = _as_result(spec, value)
+        progress(f"[bench] {spec.strategy} seed {spec.seed}: {_line(result)} on {result.notes.get('dask_worker', '?')}")
+        bar.advance(f"{spec.strategy} seed {spec.seed}")
+
+    values = fan_out(run_on_worker, [{"spec": s.model_dump(mode="json"), "timeout_s": timeout_s} for s in specs], fan,
+                     on_done=done, name="ifd-bench")
+    return [_as_result(spec, value) for spec, value in zip(specs, values, strict=True)]
+
+
+def _as_result(spec: RunSpec, value: Any) -> RunResult:
+    if isinstance(value, dict):
+        return RunResult(**value)
+    return RunResult(strategy=spec.strategy, seed=spec.seed, error=f"the Dask task failed: {type(value).__name__}: {value}")
+
+
+def fanout_settings(fan: Any, ran: Sequence[RunResult]) -> dict[str, Any]:
+    """results.json's record of where this call's runs ran: the task runner and each run's worker and pids."""
+    keys = ("dask_worker", "host", "worker_pid", "run_pid")
+    return {
+        "task_runner": "in-process" if fan.in_process else "dask",
+        "cluster": fan.cluster,
+        "local_workers": None if fan.in_process or fan.cluster else fan.jobs,
+        "runs": [{"strategy": r.strategy, "seed": r.seed, "wall_s": r.wall_s, "peak_rss_mb": r.peak_rss_mb,
+                  **{k: r.notes.get(k) for k in keys}} for r in ran],
+    }
 
 
 def own_params(name: str, params: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -37,6 +37,20 @@ def _add_shared(p: argparse.ArgumentParser) -> None:
                    help="LID: fixed replay samples per batch (0: 3 + 3 per old task, grows with tasks)")
 
 
+def _add_fanout(p: argparse.ArgumentParser, what: str) -> None:
+    """--jobs / --cluster: where the runs or trials go (ifd.bench.fanout)."""
+    import os
+
+    from ifd.bench.fanout import SCHEDULER_ENV
+
+    p.add_argument("--jobs", type=int, default=1,
+                   help=f"{what} at a time: N workers (1 thread each) of a local Dask cluster, through Prefect tasks; "
+                   "1 (the default, without --cluster) runs them here one by one" + (" (give --threads 1 with it)" if what == "runs" else ""))
+    p.add_argument("--cluster", default=os.environ.get(SCHEDULER_ENV) or None,
+                   help=f"tcp://HOST:PORT of an existing Dask scheduler: its workers run the {what} (default: ${SCHEDULER_ENV}, "
+                   "set by `make cluster`'s env file); they need the same paths and PREFECT_API_URL")
+
+
 def base_config(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Any:
     """params.yaml's LIDConfig with the command line's shared options on top; those stay `fixed`, so a
     `lid:<preset>` strategy keeps them too (e.g. `--backbone ifd_cnn_tiny` under lid:paper-b4)."""
@@ -85,9 +99,11 @@ def _baseline_params(path: str | None) -> dict[str, dict[str, Any]]:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
+    from ifd.bench.fanout import FanoutConfig
     from ifd.bench.runner import run_bench
     from ifd.bench.strategies import parse_names
 
+    FanoutConfig.build(args.jobs, args.cluster)  # a bad --jobs / --cluster fails before anything runs
     stream = Path(args.stream)
     if not stream.is_dir():
         raise IfdError(f"{stream}: not a folder; give a stream folder (`ifd synth OUT` writes one)")
@@ -106,6 +122,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     results = run_bench(
         stream, names, seeds, out, base, tasks=args.tasks, baseline_params=_baseline_params(args.baseline_params),
         threads=args.threads, timeout_s=args.timeout, progress=progress, jobs=args.jobs, reuse=not args.fresh, eval_split=args.split,
+        cluster=args.cluster,
     )
     files = {"results_json": str(out / "results.json"), "results_md": str(out / "results.md")}
     if args.cost:
@@ -127,8 +144,10 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def cmd_tune(args: argparse.Namespace) -> None:
+    from ifd.bench.fanout import FanoutConfig
     from ifd.tune.study import TuneSettings, run_study
 
+    fan = FanoutConfig.build(args.jobs, args.cluster)
     ws = workspace(args)
     tasks = _tune_tasks(args, ws)
     settings = TuneSettings(
@@ -139,7 +158,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
     )
     params_path = Path(args.params) if args.params else ws.params_path
     report = run_study(tasks, base_config(args), ws, settings, write_params=params_path if args.write_params else None,
-                       progress=progress)
+                       progress=progress, fanout=fan)
     human = report["text"] + (f"\nplot: {report['plot']}" if report["plot"] else "")
     if report["params_written"]:
         human += f"\nbest settings written to {report['params_written']} (train.overrides)"
@@ -169,7 +188,7 @@ def register(add: AddCommand) -> None:
     p.add_argument("--out", default="artifacts/bench", help="output folder (results.json, results.md, plots, runs/)")
     _add_shared(p)
     p.add_argument("--threads", type=int, help="torch threads per run (default: torch's own)")
-    p.add_argument("--jobs", type=int, default=1, help="runs at a time (give --threads 1 with it)")
+    _add_fanout(p, "runs")
     p.add_argument("--reuse", action="store_true",
                    help="(the default) keep runs whose folder already holds a result for the same spec; results.json "
                    "aggregates every run in --out, so a campaign can run in pieces")
@@ -200,4 +219,5 @@ def register(add: AddCommand) -> None:
                    "and its test matrix logged as the run tagged ifd.tune.final_report)")
     p.add_argument("--write-params", dest="write_params", action="store_true",
                    help="write the best settings into params.yaml's train.overrides")
+    _add_fanout(p, "trials")
     _add_shared(p)

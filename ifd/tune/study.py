@@ -12,15 +12,31 @@ read val only, never a test row. The test matrix is read once, for the best tria
   `train_sequence(on_task_end=...)` reports the score so far (AA_t - alpha * AF_t; at the first task
   that is AA_0) at step = task index, and the trial stops with `optuna.TrialPruned` when the pruner says so.
 
-Storage: an RDB (`sqlite:///<workspace>/.ifd/optuna.db` by default, or any SQLAlchemy URL), loaded if it
-exists, so several `ifd tune` processes on one storage and study name share the work. Each trial,
-pruned and failed ones included, is an MLflow run (`ifd.tracking.trials`).
+Storage: an RDB (`sqlite:///<workspace>/.ifd/optuna.db` by default, or any SQLAlchemy URL, e.g. the
+`optuna` database of `make postgres`: `--storage "$(python -m ifd.servers.postgres url optuna)"`, i.e.
+`postgresql+psycopg://USER:PASSWORD@127.0.0.1:5433/optuna`), loaded if it exists, so several
+`ifd tune` processes on one storage and study name share the work. Each trial, pruned and failed ones
+included, is an MLflow run (`ifd.tracking.trials`).
+
+Fan-out (`fanout=FanoutConfig(jobs=N)` or `cluster=`): every trial is a Prefect task on a Dask worker
+(`ifd.bench.fanout`) that loads the one study from its storage and runs one trial of it, so all workers
+share one study, its sampler's history and its pruner's reports. The driver creates the study and the
+MLflow experiment first (no two workers race to create them), and each task's sampler gets its own seed
+(sampler_seed + task index): with one seed every worker would draw the same first settings. SQLite serves
+a few workers on one machine: SQLAlchemy's pysqlite driver opens a write transaction at the first write,
+so writers queue on the busy timeout (60 s here) instead of failing with "database is locked" (4 processes
+x 40 back-to-back trials on one file: no error); trials write a few rows per task, seconds apart. Workers on
+several machines need a server database (Postgres). A heartbeat (60 s; grace 180 s) marks the running
+trial of a worker that died as failed, so the study does not keep it RUNNING forever.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tempfile
+import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +50,8 @@ from ifd.workspace import Workspace
 
 Progress = Callable[[str], None]
 PRUNERS = ("median", "hyperband", "none")
+SQLITE_BUSY_TIMEOUT_S = 60.0
+HEARTBEAT_S, GRACE_S = 60, 180
 
 
 @dataclass
@@ -60,6 +78,22 @@ def default_storage(ws: Workspace) -> str:
     return f"sqlite:///{ws.state_dir / 'optuna.db'}"
 
 
+def make_storage(url: str) -> Any:
+    """Optuna's RDB storage on `url`: a busy timeout for SQLite's writers, a heartbeat for dead workers."""
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}} if url.startswith("sqlite") else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval is "experimental"
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
+                                              grace_period=GRACE_S)
+        except (ValueError, ImportError, SQLAlchemyError) as exc:
+            raise IfdError(f"--storage {_safe_url(url)}: not a usable database ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0]})") from exc
+
+
 def make_pruner(name: str) -> Any:
     import optuna
 
@@ -83,7 +117,7 @@ def open_study(settings: TuneSettings, ws: Workspace, pruner: Any = None) -> Any
         pruner = make_pruner(settings.pruner)
     try:
         study = optuna.create_study(
-            storage=settings.storage or default_storage(ws),
+            storage=make_storage(settings.storage or default_storage(ws)),
             study_name=settings.study_name,
             directions=directions,
             sampler=sampler,
@@ -205,8 +239,10 @@ def run_study(
     pruner: Any = None,
     write_params: Path | None = None,
     progress: Progress = print,
+    fanout: Any = None,
 ) -> dict[str, Any]:
-    """Run `settings.n_trials` more trials of the study; report the front, the best settings and the plot."""
+    """Run `settings.n_trials` more trials of the study; report the front, the best settings and the plot.
+    With `fanout` (an ifd.bench.fanout.FanoutConfig that is not in-process) the trials run on Dask workers."""
     import optuna
 
     from ifd.tune.pareto import front_text, non_dominated, plot_front
@@ -215,10 +251,14 @@ def run_study(
     space = load_space(settings.space)
     study = open_study(settings, ws, pruner)
     progress(f"[tune] study {settings.study_name!r} ({settings.mode}-objective) on {len(tasks)} task(s); {len(study.trials)} trial(s) so far")
-    with steps(progress, settings.n_trials, "trials") as bar:
-        study.optimize(Objective(tasks, base, ws, settings, space, progress), n_trials=settings.n_trials,
-                       timeout=settings.timeout_s, catch=(IfdError,),
-                       callbacks=[lambda _, trial: bar.advance(f"trial {trial.number} ({trial.state.name.lower()})")])
+    fanned: list[dict[str, Any]] | None = None
+    if fanout is not None and not fanout.in_process:
+        fanned = fan_out_trials(tasks, base, ws, settings, fanout, pruner=pruner, progress=progress)
+    else:
+        with steps(progress, settings.n_trials, "trials") as bar:
+            study.optimize(Objective(tasks, base, ws, settings, space, progress), n_trials=settings.n_trials,
+                           timeout=settings.timeout_s, catch=(IfdError,),
+                           callbacks=[lambda _, trial: bar.advance(f"trial {trial.number} ({trial.state.name.lower()})")])
     states = optuna.trial.TrialState
     done = [t for t in study.get_trials(deepcopy=False, states=(states.COMPLETE,)) if "AA" in t.user_attrs]
     rows = [trial_row(t, space, settings.alpha) for t in done]
@@ -256,9 +296,56 @@ def run_study(
         "params_written": written,
         "selected_on": "val",
         "final_test": final,
+        "fanout": None if fanned is None else {"cluster": fanout.cluster, "jobs": fanout.jobs, "tasks": fanned},
         "text": front_text(front) + (f"\nbest on val (max AA - {settings.alpha:g} * AF): trial {best['trial']}" if best else "")
         + (f"\nfinal report on test (read once): AA {final['AA']:.3f}  AF {final['AF']:+.3f}" if final else ""),
     }
+
+
+def trial_on_worker(tasks: list[TaskData], base: Any, ws: Workspace, settings: TuneSettings, pruner: Any,
+                    deadline: float | None) -> dict[str, Any]:
+    """The Dask task of one trial: load the shared study, run one trial of it here, say how it ended."""
+    from ifd.bench.fanout import worker_identity
+    from ifd.tune.space import load_space
+
+    if deadline is not None and time.time() > deadline:
+        return {"trial": None, "state": "SKIPPED", **worker_identity()}
+    study = open_study(settings, ws, pruner)
+    ended: list[Any] = []
+    study.optimize(Objective(tasks, base, ws, settings, load_space(settings.space), lambda _: None), n_trials=1,
+                   catch=(IfdError,), callbacks=[lambda _, trial: ended.append(trial)])
+    trial = ended[0]
+    scores = {k: trial.user_attrs[k] for k in ("AA", "AF", "score") if k in trial.user_attrs}
+    return {"trial": trial.number, "state": trial.state.name, **scores, **worker_identity()}
+
+
+def fan_out_trials(tasks: Sequence[TaskData], base: Any, ws: Workspace, settings: TuneSettings, fanout: Any, *,
+                   pruner: Any = None, progress: Progress = print) -> list[dict[str, Any]]:
+    """`settings.n_trials` trials of the (already created) study, one Prefect task each on the Dask workers of
+    `fanout`; a task that starts after `settings.timeout_s` runs no trial. Returns how each task ended."""
+    from ifd.bench.fanout import fan_out
+    from ifd.tracking.store import ensure_experiment
+
+    if not settings.n_trials:
+        raise IfdError("--n-trials: give a number of trials to fan out over --jobs / --cluster")
+    ensure_experiment(ws, settings.experiment)  # created once here, not raced by the workers
+    deadline = None if settings.timeout_s is None else time.time() + settings.timeout_s
+    seed = settings.sampler_seed
+    items = [{"tasks": list(tasks), "base": base, "ws": ws, "pruner": pruner, "deadline": deadline,
+              "settings": dataclasses.replace(settings, sampler_seed=None if seed is None else seed + i)}
+             for i in range(settings.n_trials)]
+    with steps(progress, len(items), "trials") as bar:
+        def done(_: int, value: Any) -> None:
+            if isinstance(value, BaseException):
+                progress(f"[tune] a trial task failed: {type(value).__name__}: {value}")
+                bar.advance()
+                return
+            shown = "" if "AA" not in value else f": val AA {value['AA']:.3f}  AF {value['AF']:+.3f}"
+            progress(f"[tune] trial {value['trial']} {value['state'].lower()}{shown} on {value['dask_worker']}")
+            bar.advance(f"trial {value['trial']} ({value['state'].lower()})")
+
+        values = fan_out(trial_on_worker, items, fanout, on_done=done, name="ifd-tune")
+    return [v if isinstance(v, dict) else {"state": "FAIL", "error": f"{type(v).__name__}: {v}"} for v in values]
 
 
 def _safe_url(url: str) -> str:
