@@ -12,9 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from ifd.errors import ConfigError, IfdError, UnknownNameError
+from ifd.eval.unknown_config import UnknownScoreConfig
 from ifd.typed_yaml import read_mapping, validate
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -91,11 +100,38 @@ class LIDConfig(BaseModel):
     precision: Literal["32", "16-mixed", "bf16-mixed"] = "32"
     """Lightning precision of training; `16-mixed` needs CUDA, evaluation always runs in float32."""
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    strategy: Literal["auto", "ddp"] = "auto"
+    """`ddp`: each increment trains on `devices` processes, Lightning DDP (gloo, CPU; ifd/train/ddp.py)."""
+    devices: int = Field(1, ge=1)
+    """Processes one increment trains on; more than 1 needs `strategy: ddp`."""
 
     fixed: list[str] = Field(default_factory=list)
     """Keys a preset or variant applied on top of this config may not change (the command line's own)."""
 
+    unknown: UnknownScoreConfig = Field(default_factory=UnknownScoreConfig)
+    """The unknown-generator score kept with the detector and its threshold (ifd/eval/unknown)."""
+
     seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _devices_need_ddp(self) -> LIDConfig:
+        if self.devices > 1 and self.strategy != "ddp":
+            raise ValueError(f"devices: {self.devices} needs strategy: ddp")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_default_placement(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Where training runs is no part of the result: at their defaults these keys stay out of every
+        # dump, so configs, state files and benchmark specs written before they existed compare equal.
+        data = handler(self)
+        for key, default in _PLACEMENT_DEFAULTS.items():
+            if data.get(key) == default:
+                data.pop(key)
+        # The unknown-generator score changes no a[t][i]: at its default it stays out too, so benchmark runs
+        # made before the key existed are still reused by `ifd bench --out` (ifd/bench/campaign.py).
+        if data.get("unknown") == UnknownScoreConfig().model_dump():
+            data.pop("unknown")
+        return data
 
     @field_validator("augmentations")
     @classmethod
@@ -135,6 +171,9 @@ class LIDConfig(BaseModel):
             "noise": self.lsda_noise,
             "mixup": self.lsda_mixup,
         }
+
+
+_PLACEMENT_DEFAULTS: dict[str, Any] = {"strategy": "auto", "devices": 1}
 
 
 def _default_augmentations() -> dict[str, dict[str, Any]]:

@@ -2,12 +2,16 @@
 
 LID isolates every (task, class) pair as its own cluster on the unit sphere, so the clusters of the learned
 tasks are landmarks. A fake is attributed to the generator whose fake centroid is nearest (cosine). Its
-unknown-generator score is the cosine distance to the nearest known cluster of either class: an image of a
-generator never learned is, more often than a known one, far from everything the detector knows. (Only
-fake clusters would not do: the fakes of an unseen generator are mostly scored real, so they sit far from
-every fake cluster exactly like the reals do.) The score is calibrated on validation images of the known
-tasks: `threshold` is their `quantile`-th score, so about (1 - quantile) of known images are flagged by
-chance; the monitor therefore judges the flagged share of a window, not single flags.
+unknown-generator score is one of the registered scores of ifd/eval/unknown (centroid distance, kNN
+distance to the calibration bank, Mahalanobis distance under a tied shrunk covariance, the heads' energy;
+LIDConfig `unknown.method`): an image of a generator never learned is, more often than a known one, far
+from everything the detector knows. (Only fake clusters would not do: the fakes of an unseen generator are
+mostly scored real, so they sit far from every fake cluster exactly like the reals do.) The score is
+calibrated on the budgeted calibration set: `threshold` is the `quantile`-th of its held-out scores
+(leave-one-out for kNN, cross-fitted for Mahalanobis: in-sample distances are too small), so about (1 - quantile) of known images are flagged by chance; the monitor
+therefore judges the flagged share of a window, not single flags.
+
+An index saved before the scores were pluggable (no `unknown` entry) loads as the centroid score.
 """
 
 from __future__ import annotations
@@ -21,26 +25,27 @@ import torch
 import torch.nn.functional as F
 
 from ifd.errors import IfdError
-
-
-def _centroid(f: torch.Tensor) -> torch.Tensor:
-    return F.normalize(F.normalize(f.float(), dim=1).mean(0), dim=0)
+from ifd.eval.unknown import UnknownFitData, UnknownScorer, scorer_from_dict
+from ifd.eval.unknown.centroid import CentroidScorer, centroid_of
 
 
 @dataclass
 class AttributionIndex:
-    """Fake centroids (G, D) named by generator, centroids of every known cluster (K, D), and the threshold."""
+    """Fake centroids (G, D) named by generator, the unknown-generator scorer, and its threshold."""
 
     generators: list[str]
     fake_centroids: torch.Tensor
-    centroids: torch.Tensor
+    scorer: UnknownScorer
     threshold: float
     quantile: float
 
+    @property
+    def method(self) -> str:
+        return self.scorer.label
+
     def unknown_scores(self, features: torch.Tensor) -> np.ndarray:
-        """Cosine distance of each row to the nearest known cluster."""
-        f = F.normalize(features.float(), dim=1)
-        return (1.0 - f @ self.centroids.T.to(f.device)).min(dim=1).values.cpu().numpy().astype(np.float64)
+        """The unknown-generator score of each row (higher = farther from everything known)."""
+        return self.scorer.scores(features)
 
     def attribute(self, features: torch.Tensor) -> tuple[list[str], np.ndarray, np.ndarray]:
         """(nearest generator name, unknown score, unknown flag) per row."""
@@ -51,19 +56,21 @@ class AttributionIndex:
         return names, score, score > self.threshold
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "generators": list(self.generators),
             "fake_centroids": self.fake_centroids.detach().cpu(),
-            "centroids": self.centroids.detach().cpu(),
             "threshold": float(self.threshold),
             "quantile": float(self.quantile),
+            "unknown": self.scorer.to_dict(),
         }
+        if isinstance(self.scorer, CentroidScorer):  # the layout an older reader expects
+            d["centroids"] = self.scorer.centroids.cpu()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AttributionIndex:
-        return cls(
-            list(d["generators"]), d["fake_centroids"].float(), d["centroids"].float(), float(d["threshold"]), float(d["quantile"])
-        )
+        scorer = scorer_from_dict(d["unknown"]) if "unknown" in d else CentroidScorer(d["centroids"].float(), unit=True)
+        return cls(list(d["generators"]), d["fake_centroids"].float(), scorer, float(d["threshold"]), float(d["quantile"]))
 
 
 def fit_attribution(
@@ -72,14 +79,23 @@ def fit_attribution(
     generators: Sequence[str],
     val_features: torch.Tensor,
     quantile: float = 0.95,
+    scorer: UnknownScorer | None = None,
+    calibration_scores: np.ndarray | None = None,
 ) -> AttributionIndex:
-    """Centroids from each known task's fake (and real) features; threshold from validation images."""
+    """Fake centroids from each known task's fake features; the unknown score `scorer` (default: the
+    centroid distance over these fake and real clusters), thresholded at the `quantile` of
+    `calibration_scores` (the scorer's held-out scores of its calibration bank) or, without them, of its
+    scores of `val_features`."""
     if len(fake_features) != len(generators) or not generators or any(len(f) == 0 for f in fake_features):
         raise IfdError("attribution needs a non-empty fake feature set per generator")
-    fakes = torch.stack([_centroid(f) for f in fake_features])
-    reals = [_centroid(f) for f in real_features if len(f)]
-    index = AttributionIndex(list(generators), fakes, torch.cat([fakes, *[r[None] for r in reals]]), float("inf"), quantile)
-    if val_features.shape[0]:
+    fakes = torch.stack([centroid_of(f) for f in fake_features])
+    if scorer is None:
+        clusters = [*fake_features, *[r for r in real_features if len(r)]]
+        scorer = CentroidScorer.fit(UnknownFitData(clusters, val_features, np.zeros(0), np.zeros(0)))
+    index = AttributionIndex(list(generators), fakes, scorer, float("inf"), quantile)
+    if calibration_scores is not None and len(calibration_scores):
+        index.threshold = float(np.quantile(calibration_scores, quantile))
+    elif val_features.shape[0]:
         index.threshold = float(np.quantile(index.unknown_scores(val_features), quantile))
     return index
 
@@ -90,10 +106,14 @@ def attribution_accuracy(index: AttributionIndex, features: torch.Tensor, true_g
     return float(np.mean([a == b for a, b in zip(names, true_generators, strict=True)])) if names else float("nan")
 
 
-def unknown_auc(index: AttributionIndex, known: torch.Tensor, unknown: torch.Tensor) -> float:
-    """AUC of the unknown score separating images of unseen generators (positive) from known ones."""
+def score_auc(known: np.ndarray, unknown: np.ndarray) -> float:
+    """AUC of scores separating images of unseen generators (positive) from known ones."""
     from ifd.eval.scoring import auc_score
 
-    s_known, s_unknown = index.unknown_scores(known), index.unknown_scores(unknown)
-    y = np.r_[np.zeros(len(s_known)), np.ones(len(s_unknown))]
-    return auc_score(y, np.r_[s_known, s_unknown])
+    y = np.r_[np.zeros(len(known)), np.ones(len(unknown))]
+    return auc_score(y, np.r_[known, unknown])
+
+
+def unknown_auc(index: AttributionIndex, known: torch.Tensor, unknown: torch.Tensor) -> float:
+    """AUC of the unknown score separating images of unseen generators (positive) from known ones."""
+    return score_auc(index.unknown_scores(known), index.unknown_scores(unknown))

@@ -7,9 +7,13 @@ the stored features in features-only mode) plus the newest task's val split (`if
 - Calibration: Platt scaling of the mean-of-heads margin on the calibration set (slope kept > 0).
 - Attribution index: centroids of every seen (task, class) from the replay entries (the newest task's from
   its val split when it keeps no replay; an old task without replay keeps its stored (task, class)
-  centroid); unknown threshold at the 95th percentile of the calibration set's unknown scores.
-- Open-set report (`ifd train --open-set`, a report): attribution accuracy on the seen tasks' test fakes;
-  the unknown-generator AUC of the next, not yet learned task's test images against the seen tasks'.
+  centroid); the unknown score `cfg.unknown.method` (ifd/eval/unknown: centroid, kNN over the calibration
+  set as its bank, Mahalanobis with a tied Ledoit-Wolf covariance fitted on it, the heads' energy), its
+  threshold at the `cfg.unknown.quantile` (95th percentile) of the calibration set's scores.
+- Open-set report (`ifd train`, a report): attribution accuracy on the seen tasks' test fakes; the
+  unknown-generator AUC of the next, not yet learned task's test images against the seen tasks', and, given
+  the state, every registered score side by side on test and on val (`unknown_auc_by_method`,
+  `unknown_auc_val_by_method`) with the bytes each keeps.
 """
 
 from __future__ import annotations
@@ -27,10 +31,16 @@ from torch import nn
 from ifd.continual.calibration import fit_platt
 from ifd.data.image_dataset import ImageCache, TaskImageDataset
 from ifd.data.tasks import TaskData
-from ifd.eval.attribution import AttributionIndex, attribution_accuracy, fit_attribution, unknown_auc
+from ifd.eval.attribution import (
+    AttributionIndex,
+    attribution_accuracy,
+    fit_attribution,
+    score_auc,
+    unknown_auc,
+)
+from ifd.eval.unknown import UnknownFitData, UnknownScorer, calibrated_scorer, report_scorers
 from ifd.train.evaluate import model_device, predict_task
 
-UNKNOWN_QUANTILE = 0.95
 K = 2
 
 
@@ -103,11 +113,12 @@ def calibrate(model: nn.Module, cal: CalibrationSet) -> tuple[float, float]:
     return a, b
 
 
-def fit_index(
+def fit_data(
     model: nn.Module, seen: Sequence[TaskData], store: Any, roots: Mapping[str, str], cfg: Any, cache: ImageCache,
     cal: CalibrationSet, centroids: Mapping[int, torch.Tensor] | None = None,
-) -> AttributionIndex:
-    """The attribution index of `model` over the generators of `seen` (one per task), from budgeted data only."""
+) -> tuple[list[torch.Tensor], list[torch.Tensor], UnknownFitData]:
+    """Fake and real features of every seen task's clusters, and everything an unknown score may be fitted
+    on (the calibration set as its bank, the heads' weights), from budgeted data only."""
     was_training = model.training
     model.eval()
     try:
@@ -124,13 +135,37 @@ def fit_index(
                     out.append(centroids[t * K + label].float().reshape(1, -1).cpu())
                 else:
                     out.append(torch.zeros(0, cal.z.shape[1]))
-        return fit_attribution(fakes, reals, [t.name for t in seen], cal.z, UNKNOWN_QUANTILE)
+        heads = model.heads.stacked() if len(model.heads) else None
+        heads = (heads[0].detach().float().cpu(), heads[1].detach().float().cpu()) if heads is not None else None
+        data = UnknownFitData([*fakes, *[r for r in reals if len(r)]], cal.z, np.asarray(cal.y), np.asarray(cal.task), heads)
+        return fakes, reals, data
     finally:
         model.train(was_training)
 
 
-def open_set_report(model: nn.Module, index: AttributionIndex, seen: Sequence[TaskData], unseen: Sequence[TaskData], cfg: Any, cache: ImageCache) -> dict[str, Any]:
-    """Attribution accuracy on the seen tasks' test fakes; unknown-generator AUC and flag rates against `unseen`."""
+def fit_index(
+    model: nn.Module, seen: Sequence[TaskData], store: Any, roots: Mapping[str, str], cfg: Any, cache: ImageCache,
+    cal: CalibrationSet, centroids: Mapping[int, torch.Tensor] | None = None,
+) -> AttributionIndex:
+    """The attribution index of `model` over the generators of `seen` (one per task), from budgeted data only:
+    the unknown score `cfg.unknown.method`, thresholded at `cfg.unknown.quantile` of the calibration set."""
+    fakes, reals, data = fit_data(model, seen, store, roots, cfg, cache, cal, centroids)
+    scorer, held = calibrated_scorer(cfg.unknown.method, data, **cfg.unknown.params())
+    return fit_attribution(fakes, reals, [t.name for t in seen], cal.z, cfg.unknown.quantile, scorer=scorer, calibration_scores=held)
+
+
+def open_set_report(
+    model: nn.Module, index: AttributionIndex, seen: Sequence[TaskData], unseen: Sequence[TaskData], cfg: Any,
+    cache: ImageCache, state: Any | None = None,
+) -> dict[str, Any]:
+    """Attribution accuracy on the seen tasks' test fakes; unknown-generator AUC and flag rates against `unseen`.
+
+    With `state` (the `IncrementalState` that holds `model`), every registered unknown score is also fitted
+    on the same budgeted data and measured side by side, on test (`unknown_auc_by_method`) and on val
+    (`unknown_auc_val_by_method`: the unseen tasks' val images against the seen tasks' val images, the
+    newest task's by their held-out scores since they are calibration rows). The unseen task's images
+    include its reals, drawn like every known task's; `unknown_fake_auc*_by_method` takes its fakes only,
+    the images of the unseen generator."""
     known, fake_z, names = [], [], []
     for task in seen:
         y, _, _, z = predict_task(model, task, "test", img_size=cfg.img_size, cache=cache)
@@ -142,10 +177,63 @@ def open_set_report(model: nn.Module, index: AttributionIndex, seen: Sequence[Ta
         "after": seen[-1].name,
         "attribution_acc": attribution_accuracy(index, torch.cat(fake_z), names),
         "known_flagged": float(index.attribute(known_z)[2].mean()),
+        "unknown_method": index.method,
+        "unknown_bytes": index.scorer.nbytes(),
     }
     if unseen:
-        new = torch.cat([predict_task(model, t, "test", img_size=cfg.img_size, cache=cache)[3] for t in unseen])
+        new_y, new = _split_features(model, unseen, "test", cfg, cache)
         report["unseen"] = [t.name for t in unseen]
         report["unknown_auc"] = unknown_auc(index, known_z, new)
+        report["unknown_fake_auc"] = unknown_auc(index, known_z, new[torch.as_tensor(new_y == 1)])
         report["unseen_flagged"] = float(index.attribute(new)[2].mean())
+        if state is not None:
+            scorers = _report_scorers(model, seen, state, cfg, cache)
+            report.update(_by_method(scorers, model, seen, unseen, cfg, cache, known_z, (new_y, new)))
+            report["unknown_auc_val"] = report["unknown_auc_val_by_method"].get(index.method, float("nan"))
     return report
+
+
+def _split_features(model: nn.Module, tasks: Sequence[TaskData], split: str, cfg: Any, cache: ImageCache) -> tuple[np.ndarray, torch.Tensor]:
+    """Labels and features of `split` of every task in `tasks`, concatenated."""
+    got = [predict_task(model, t, split, img_size=cfg.img_size, cache=cache) for t in tasks]
+    return np.concatenate([np.asarray(g[0]) for g in got]), torch.cat([g[3] for g in got])
+
+
+def _report_scorers(
+    model: nn.Module, seen: Sequence[TaskData], state: Any, cfg: Any, cache: ImageCache
+) -> tuple[dict[str, tuple[UnknownScorer, np.ndarray]], np.ndarray]:
+    """Every registered score fitted on `state`'s budgeted data with its held-out calibration scores, and
+    which calibration rows are the newest task's val images."""
+    cal = calibration_set(model, seen, state.store, state.task_roots, cfg.img_size, cache)
+    _, _, data = fit_data(model, seen, state.store, state.task_roots, cfg, cache, cal, state.centroids)
+    return report_scorers(data, cfg.unknown.k), np.asarray(cal.task) == len(seen) - 1
+
+
+def _by_method(
+    fitted: tuple[dict[str, tuple[UnknownScorer, np.ndarray]], np.ndarray], model: nn.Module, seen: Sequence[TaskData],
+    unseen: Sequence[TaskData], cfg: Any, cache: ImageCache, known_test: torch.Tensor, new_test: tuple[np.ndarray, torch.Tensor],
+) -> dict[str, Any]:
+    """Per score: AUC on test and on val (the newest task's val images, which are calibration rows, by their
+    held-out scores), flag rates at the score's own threshold, bytes kept."""
+    def val_z(task: TaskData) -> torch.Tensor:
+        return predict_task(model, task, "val", img_size=cfg.img_size, cache=cache)[3]
+
+    scorers, newest = fitted
+    old_val = [val_z(t) for t in seen[:-1]]
+    new_val_y, new_val = _split_features(model, unseen, "val", cfg, cache)
+    new_y, new_z = new_test
+    keys = ("auc", "auc_val", "fake_auc", "fake_auc_val", "bytes", "known_flagged", "unseen_flagged")
+    table: dict[str, dict[str, Any]] = {k: {} for k in keys}
+    for label, (scorer, held) in scorers.items():
+        threshold = float(np.quantile(held, cfg.unknown.quantile))
+        s_known, s_new = scorer.scores(known_test), scorer.scores(new_z)
+        s_known_val = np.concatenate([*[scorer.scores(z) for z in old_val], held[newest]])
+        s_new_val = scorer.scores(new_val)
+        table["auc"][label] = score_auc(s_known, s_new)
+        table["auc_val"][label] = score_auc(s_known_val, s_new_val)
+        table["fake_auc"][label] = score_auc(s_known, s_new[new_y == 1])
+        table["fake_auc_val"][label] = score_auc(s_known_val, s_new_val[new_val_y == 1])
+        table["bytes"][label] = scorer.nbytes()
+        table["known_flagged"][label] = float((s_known > threshold).mean())
+        table["unseen_flagged"][label] = float((s_new > threshold).mean())
+    return {f"unknown_{k}_by_method": v for k, v in table.items()}

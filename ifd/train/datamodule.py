@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ifd.data.image_dataset import Augment, ImageCache, SampleKey, TaskImageDataset, split_key, to_model_input
 from ifd.data.tasks import TaskData
+from ifd.train.ddp import shard, world_of
 
 
 class ReplayDataset(Dataset):
@@ -139,6 +140,12 @@ class ReplayBatchSampler(Sampler[list[SampleKey]]):
         self.per_group = per_group
         self.seed = seed
         self.sampler = _EpochClock()
+        self.rank, self.world = 0, 1
+
+    def shard_for(self, rank: int, world: int) -> None:
+        """Yield only rank `rank`'s share of every batch of `world` DDP ranks (ifd/train/ddp.py); every rank
+        draws the same global batches, and every global batch has at least 2 samples per rank."""
+        self.rank, self.world = rank, world
 
     def _chunks(self) -> list[int]:
         sizes = [min(self.batch_size, self.n_new - s) for s in range(0, self.n_new, self.batch_size)]
@@ -148,7 +155,7 @@ class ReplayBatchSampler(Sampler[list[SampleKey]]):
             n_replay = min(self.total, sum(len(g) for g in self.groups))
         else:
             n_replay = sum(min(self.per_group, len(g)) for g in self.groups)
-        return [s for s in sizes if s + n_replay >= 2]
+        return [s for s in sizes if s + n_replay >= 2 * self.world]
 
     def __len__(self) -> int:
         return len(self._chunks())
@@ -165,11 +172,11 @@ class ReplayBatchSampler(Sampler[list[SampleKey]]):
             for g, k in zip(self.groups, self._per_group_counts(gen), strict=True):
                 pick = torch.randperm(len(g), generator=gen)[: min(k, len(g))]
                 batch.extend(g[pick].tolist())
+            keys: list[SampleKey] = list(batch)
             if self.augment_seeds:
                 seeds = torch.randint(0, 2**31 - 1, (len(batch),), generator=aug_gen).tolist()
-                yield list(zip(batch, seeds, strict=True))
-            else:
-                yield batch
+                keys = list(zip(batch, seeds, strict=True))
+            yield keys if self.world == 1 else shard(keys, self.rank, self.world)
 
     def _per_group_counts(self, gen: torch.Generator) -> list[int]:
         if self.total <= 0 or not self.groups:
@@ -269,6 +276,8 @@ class TaskIncrementDataModule(pl.LightningDataModule):
         from ifd.train.trainer import uses_cuda
 
         self.setup("fit")
+        assert self.batch_sampler is not None
+        self.batch_sampler.shard_for(*world_of(self.trainer))
         workers = self.num_workers
         return DataLoader(
             self.dataset,

@@ -26,6 +26,7 @@ from ifd.errors import IfdError
 from ifd.progress import epoch_callback, steps
 from ifd.train.attribution_fit import calibrate, calibration_set, fit_index, open_set_report
 from ifd.train.datamodule import TaskIncrementDataModule
+from ifd.train.ddp import forks_workers
 from ifd.train.module import LIDModule
 from ifd.train.raw_row import raw_score_row
 from ifd.train.replay_update import update_replay
@@ -115,10 +116,12 @@ def learn_task(
     progress(
         f"[train] task {t} {task.name!r}: {cfg.epochs} epoch(s)" + (f", resuming from {ckpt}" if ckpt else "")
     )
+    # DDP workers are forked: a bar there would draw on a copy of this terminal's; rank 0 prints epoch lines
+    bar = [] if forks_workers(cfg) else [epoch_callback(progress, f"task {t} epochs")]
     with fit_context():
-        make_trainer(cfg, cdir, out_dir, [*callbacks, epoch_callback(progress, f"task {t} epochs")]).fit(
-            module, datamodule=data, ckpt_path=ckpt
-        )
+        make_trainer(cfg, cdir, out_dir, [*callbacks, *bar]).fit(module, datamodule=data, ckpt_path=ckpt)
+    # Under DDP the workers have exited here and `module` holds rank 0's weights: what follows (replay
+    # selection, centroids, calibration, evaluation, the state file) runs once, in this process.
     model = module.model.to(_eval_device(cfg))
 
     centroids = {**state.centroids, **update_replay(model, task, t, cfg, store, cache)}
@@ -218,7 +221,7 @@ def _open_set(state: IncrementalState, seen: Sequence[TaskData], unseen: Sequenc
     index = AttributionIndex.from_dict(state.attribution)
     model = state.model.to(_eval_device(cfg))
     try:
-        return open_set_report(model, index, seen, unseen, cfg, cache)
+        return open_set_report(model, index, seen, unseen, cfg, cache, state=state)  # every unknown score side by side
     finally:
         model.cpu()
 

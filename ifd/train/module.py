@@ -5,10 +5,11 @@ taken at the start of the task), a fresh Adam + StepLR (the official code never 
 we reset it per task on purpose, because a new Trainer.fit builds a new one), and Incremental Decision
 Alignment after every optimiser step once the first epoch of the task is done.
 
-Randomness inside a step (DR, LSDA, dropout) is seeded from (seed, task, global step), so a run resumed
-from a checkpoint takes the same steps as an uninterrupted one. BatchNorm statistics of the student are
-frozen from the second task on (ifd/continual/batchnorm.py says why), so at a task's first step the
-student's features equal the teacher's and L_dis starts at zero.
+Randomness inside a step (DR, LSDA, dropout) is seeded from (seed, task, global step, DDP rank), so a run
+resumed from a checkpoint takes the same steps as an uninterrupted one. BatchNorm statistics of the student
+are frozen from the second task on (ifd/continual/batchnorm.py says why), so at a task's first step the
+student's features equal the teacher's and L_dis starts at zero. Under DDP (ifd/train/ddp.py) IDA is
+computed on rank 0 and broadcast, and an epoch's mean losses are averaged over the ranks, reported by rank 0.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torch import nn
 from ifd.continual.batchnorm import freeze_statistics, hold_statistics
 from ifd.continual.ida import align_heads
 from ifd.continual.lid_step import lid_losses
+from ifd.train.ddp import broadcast_
 
 
 class LIDModule(pl.LightningModule):
@@ -66,7 +68,9 @@ class LIDModule(pl.LightningModule):
         self.centroids = _to_device(self.centroids, self.device)
 
     def _step_seed(self) -> int:
-        return (self.seed * 1_000_003 + self.task_index * 10_007 + self.global_step) % (2**63 - 1)
+        # Each DDP rank draws its own noise for its own shard (rank 0: the single-process draws).
+        rank = self.global_rank * 100_000_007
+        return (self.seed * 1_000_003 + self.task_index * 10_007 + self.global_step + rank) % (2**63 - 1)
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         if self.freeze_bn:  # after Lightning's model.train() of the epoch
@@ -87,13 +91,16 @@ class LIDModule(pl.LightningModule):
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self.cfg.use_ida and self.current_epoch >= 1:
-            align_heads(
-                self.model.heads,
-                self.cfg.ida_newest_gamma,
-                self.cfg.ida_previous_gamma,
-                self.cfg.ida_older_gamma,
-                partner=self.cfg.ida_partner,
-            )
+            if self.global_rank == 0:
+                align_heads(
+                    self.model.heads,
+                    self.cfg.ida_newest_gamma,
+                    self.cfg.ida_previous_gamma,
+                    self.cfg.ida_older_gamma,
+                    partner=self.cfg.ida_partner,
+                )
+            if self.trainer.world_size > 1:  # under DDP: every rank takes rank 0's aligned heads
+                broadcast_(self.model.heads.parameters())
 
     def on_train_epoch_start(self) -> None:
         self._sums, self._count = {}, 0
@@ -101,7 +108,13 @@ class LIDModule(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         if self._on_epoch_end is not None and self._count:
             means = {k: v / self._count for k, v in self._sums.items()}
-            self._on_epoch_end(self.current_epoch, means)
+            if self.trainer.world_size > 1:  # the mean over every rank's shard, reported once
+                keys = sorted(means)
+                local = torch.tensor([means[k] for k in keys], dtype=torch.float64, device=self.device)
+                mean = self.trainer.strategy.reduce(local, reduce_op="mean")
+                means = dict(zip(keys, mean.tolist(), strict=True))
+            if self.global_rank == 0:
+                self._on_epoch_end(self.current_epoch, means)
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = torch.optim.Adam(

@@ -2,7 +2,8 @@
 
 "Our loop over tasks, Lightning inside one task": every increment gets a new Trainer (and with it a new
 optimizer and scheduler). The trainer writes nothing into the working directory. Accelerator and
-precision come from the config (`accelerator`, `precision`: 32 / 16-mixed / bf16-mixed).
+precision come from the config (`accelerator`, `precision`: 32 / 16-mixed / bf16-mixed), and so do the
+strategy and the number of processes (`strategy: ddp`, `devices: N`; ifd/train/ddp.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from ifd.errors import ConfigError
+from ifd.train.ddp import strategy_settings
 
 LAST_CKPT = "last.ckpt"
 _QUIET_WARNINGS = (
@@ -46,11 +48,15 @@ def make_trainer(
     # Bit-exact determinism on CUDA fails for some backward ops; warn there instead of raising.
     deterministic: bool | str = True if not torch.cuda.is_available() else "warn"
     accelerator, precision = device_settings(cfg)
+    strategy, devices = strategy_settings(cfg)
     return pl.Trainer(
         max_epochs=int(cfg.epochs),
         accelerator=accelerator,
         precision=precision,  # type: ignore[arg-type]
-        devices=1,
+        strategy=strategy,
+        devices=devices,
+        # under DDP the batch sampler shards every global batch itself (ifd/train/ddp.py)
+        use_distributed_sampler=False,
         logger=False,
         callbacks=[checkpoint, *callbacks],
         enable_progress_bar=False,

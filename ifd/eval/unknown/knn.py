@@ -1,0 +1,69 @@
+"""k-th nearest-neighbour cosine distance on L2-normalised features (Sun et al., "Out-of-Distribution
+Detection with Deep Nearest Neighbors", ICML 2022).
+
+The bank is the budgeted calibration set and nothing else: the replay samples of the old tasks plus the
+newest task's val split, as unit vectors. It is kept after the task, so its bytes (N x D float32) count in
+the memory budget. Non-parametric: no assumption that a generator's features form one blob, which the
+fakes of several traces and the reals of many photographs do not.
+
+An image that is itself in the bank (cosine distance below SELF_DISTANCE to a bank row: the same content,
+ingest refuses near-copies) is scored leave-one-out, without that row. So the threshold is a leave-one-out
+quantile of the bank, not one biased toward zero, and a bank image scored later (the monitor's reference
+reads every task's val split, the newest one's is in the bank) gets the same score as the threshold saw.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ifd.errors import IfdError
+from ifd.eval.unknown.base import UNKNOWN_SCORERS, UnknownFitData, UnknownScorer, as_numpy, unit_rows
+
+REPORT_K = (1, 10)
+"""The k the open-set report always measures side by side (plus the configured one)."""
+SELF_DISTANCE = 1e-5
+"""A bank row nearer than this (cosine distance) to a query is the query itself."""
+
+
+@UNKNOWN_SCORERS.register("knn")
+class KNNScorer(UnknownScorer):
+    method = "knn"
+
+    def __init__(self, bank: torch.Tensor, k: int, unit: bool = False) -> None:
+        if k < 1:
+            raise IfdError(f"kNN unknown score: k must be at least 1, got {k}")
+        if bank.ndim != 2 or not len(bank):
+            raise IfdError("the kNN unknown score needs a bank of at least one calibration sample")
+        self.bank = bank.detach().float() if unit else unit_rows(bank)  # `unit`: rows already normalised (a saved bank)
+        self.k = int(k)
+
+    @classmethod
+    def fit(cls, data: UnknownFitData, k: int = 10, **params: Any) -> KNNScorer:
+        return cls(data.bank, k)
+
+    @property
+    def label(self) -> str:
+        return f"knn@{self.k}"
+
+    def scores(self, z: torch.Tensor) -> np.ndarray:
+        f = unit_rows(z)
+        bank = self.bank.to(f.device)
+        rank = min(self.k + 1, len(bank))
+        out = []
+        for chunk in f.split(4096):
+            dist = 1.0 - (chunk @ bank.T).topk(rank, dim=1).values  # ascending distances
+            is_self = (dist[:, 0] < SELF_DISTANCE).long()
+            # the k-th neighbour other than the query itself (the farthest there is when the bank is smaller)
+            pick = torch.clamp(self.k - 1 + is_self, max=rank - 1)
+            out.append(dist.gather(1, pick[:, None])[:, 0])
+        return as_numpy(torch.cat(out)) if out else np.zeros(0)
+
+    def state(self) -> dict[str, Any]:
+        return {"bank": self.bank.cpu(), "k": self.k}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> KNNScorer:
+        return cls(state["bank"].float(), int(state["k"]), unit=True)
