@@ -81,5 +81,22 @@ mlflow-pg: postgres
 prefect-pg: postgres
 	PREFECT_SERVER_ANALYTICS_ENABLED=false PREFECT_API_DATABASE_CONNECTION_URL="$$($(PG) url prefect --driver asyncpg)" $(BIN)/prefect server start --host 127.0.0.1 --port 4200
 
+# The whole shared setup on loopback from one supervisor (ifd/servers/cluster.py): Postgres (:5433), MLflow on it
+# (:5000, artifacts proxied), Prefect on it (:4200) with 2 workers on the pool ifd-retrain, a Dask scheduler
+# (:8786) with 2 workers, 2 `ifd serve` replicas (:8001, :8002) on one Postgres prediction log; workspace
+# .ifd/cluster/workspace. Runs in the foreground until Ctrl-C or `make cluster-stop`; pids, logs and a
+# sourceable env file in .ifd/cluster/. CLUSTER_ARGS passes options (python -m ifd.servers.cluster --help).
+.PHONY: cluster cluster-stop demo-cluster
+cluster: $(STAMP)
+	$(BIN)/python -m ifd.servers.cluster up $(CLUSTER_ARGS)
+
+cluster-stop: $(STAMP)
+	$(BIN)/python -m ifd.servers.cluster stop
+
+# The demo's loop on a running `make cluster` (another terminal): ingest -> retrain on the work pool -> gate ->
+# register -> approve -> both replicas score -> the monitor reads the shared prediction log.
+demo-cluster: $(STAMP)
+	$(BIN)/python -m ifd.demo_cluster
+
 clean:
 	rm -rf .ifd/demo artifacts .pytest_cache
