@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from process_helpers import terminate
+
 SSHD = "/usr/sbin/sshd"
 
 
@@ -83,9 +85,4 @@ def loopback_sshd(folder: Path) -> Iterator[SshServer]:
         _wait_for_banner(port, proc)
         yield SshServer("127.0.0.1", port, getpass.getuser(), client_key)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc, timeout_s=10)

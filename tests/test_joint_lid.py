@@ -45,6 +45,32 @@ def test_the_union_keeps_each_sample_on_its_own_task_head(stream: Path, tmp_path
     assert len(model.heads) == 3 and learn_s > 0  # one head per task, as LID
 
 
+def test_each_joint_lid_step_continues_from_the_previous_one(stream: Path, tmp_path: Path) -> None:
+    """Cumulative, not from scratch: step t starts from step t-1's weights (so it gets every update LID's
+    chain gets, on all the data), with one new head."""
+    from ifd.bench.joint_lid import JOINT_DELTAS, learn_joint
+    from ifd.continual.config import LIDConfig
+    from ifd.data.image_dataset import ImageCache
+    from ifd.train.val_split import with_val
+
+    tasks = [with_val(t) for t in tasks_from_stream(stream)]
+    cfg = LIDConfig.model_validate({**tiny_lid(), **JOINT_DELTAS})
+    first, _ = learn_joint(tasks[:1], cfg, tmp_path / "a", ImageCache())
+    after_first = {k: v.detach().clone() for k, v in first.state_dict().items()}
+    second, _ = learn_joint(tasks[:2], cfg, tmp_path / "b", ImageCache(), previous=first)
+    assert second is first and len(second.heads) == 2
+    from ifd.train.state import build_detector
+
+    def distance(a: dict, b: dict) -> float:
+        keys = [k for k in a if k.startswith("backbone.") and a[k].is_floating_point()]
+        return float(sum((a[k].cpu() - b[k].cpu()).pow(2).sum() for k in keys))
+
+    torch.manual_seed(int(cfg.seed) + 1)
+    scratch = build_detector(cfg, n_heads=2).state_dict()
+    # trained on from step 0's backbone, not re-initialised: much nearer step 0 than a fresh start is
+    assert distance(second.state_dict(), after_first) < 0.5 * distance(scratch, after_first)
+
+
 @pytest.mark.parametrize("name", ["joint-lid", "joint-ce", "joint"])
 def test_joint_strategies_fill_the_matrix_with_raw_scores(name: str, stream: Path, tmp_path: Path) -> None:
     from ifd.bench.worker import run_one

@@ -1,7 +1,10 @@
 """`joint-lid`: LID's upper bound (METHOD.md §4) — LID's own architecture and losses, trained jointly.
 
-At step t a fresh detector with t + 1 task heads learns the union of the train splits of every task seen
-so far, for the same number of epochs as one increment: every sample goes through its own task's head
+At step t the detector of step t - 1, with a new head for task t, learns the union of the train splits of
+every task seen so far, for the same number of epochs as one increment (cumulative training, as
+Avalanche's `Cumulative`: it gets every update LID gets, on all the data instead of a replay sample; a
+fresh detector per step, as before 2026-12-01, had t times fewer updates than LID's chain and fell below it
+at 5 epochs per task, which made it no upper bound): every sample goes through its own task's head
 (L_det), supervised-contrastive isolation over (task, class) clusters (L_iso) with LSDA's extra fakes, IDA
 after every step from the second epoch; no teacher (nothing to distil from) and no replay (so no DR).
 Calibration and thresholds use the val splits of every seen task: joint training keeps all data anyway.
@@ -67,8 +70,9 @@ def val_calibration_set(model: Any, seen: Sequence[TaskData], img_size: int, cac
     return CalibrationSet(torch.cat(zs), np.concatenate(ys), np.concatenate(ts), 0, int(sum(len(y) for y in ys)))
 
 
-def learn_joint(seen: Sequence[TaskData], cfg: Any, out_dir: Path, cache: ImageCache) -> tuple[Any, float]:
-    """A fresh LID detector with one head per seen task, trained on their union; (model, learn seconds)."""
+def learn_joint(seen: Sequence[TaskData], cfg: Any, out_dir: Path, cache: ImageCache, previous: Any = None) -> tuple[Any, float]:
+    """The previous step's detector (a fresh one at the first step) with one more head, trained on the
+    union of the seen tasks; (model, learn seconds)."""
     from ifd.train.loop import _eval_device
     from ifd.train.module import LIDModule
     from ifd.train.state import build_detector
@@ -77,7 +81,12 @@ def learn_joint(seen: Sequence[TaskData], cfg: Any, out_dir: Path, cache: ImageC
     t = len(seen) - 1
     pl.seed_everything(int(cfg.seed) + t, workers=True, verbose=False)
     started = time.perf_counter()
-    model = build_detector(cfg, n_heads=len(seen), pretrained=True)
+    if previous is None:
+        model = build_detector(cfg, n_heads=len(seen), pretrained=True)
+    else:
+        model = previous.train()
+        while model.num_tasks < len(seen):
+            model.start_task()
     module = LIDModule(model, None, cfg, None, t, seed=int(cfg.seed))
     data = UnionDataModule(seen, cfg, cache, seed=int(cfg.seed) + t)
     with fit_context():
@@ -94,14 +103,14 @@ def run_joint_lid(name: str, ctx: RunContext) -> RunResult:
 
     tuned = dict(ctx.baseline_params.get(name) or {})
     cfg = LIDConfig.model_validate({**ctx.base.model_dump(), "seed": ctx.seed, **tuned, **JOINT_DELTAS})
-    cache, matrix = ImageCache(), ResultMatrix()
+    cache, matrix, model = ImageCache(), ResultMatrix(), None
     result = RunResult(strategy=name, seed=ctx.seed, notes={"replay": "all past train images (re-read from disk)",
                                                             "upper_bound_of": "lid"})
     for t, task in enumerate(ctx.tasks):
         seen = ctx.tasks[: t + 1]
         out = ctx.work_dir / f"joint_lid_{t}"
         try:
-            model, learn_s = learn_joint(seen, cfg, out, cache)
+            model, learn_s = learn_joint(seen, cfg, out, cache, previous=model)
         finally:
             shutil.rmtree(out, ignore_errors=True)
         started = time.perf_counter()

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from lifecycle_helpers import fresh_workspace, tiny_lid
+from process_helpers import terminate
 
 from ifd.workspace import Workspace
 
@@ -63,13 +64,7 @@ def wait_until_up(port: int, proc: subprocess.Popen, timeout_s: float = 120, log
 
 
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
+    terminate(proc, timeout_s=20)
 
 
 def proc_kb(pid: int, field: str) -> int:
