@@ -80,6 +80,14 @@ def open_strategy_study(name: str, out: Path, sampler_seed: int) -> Any:
                                sampler=optuna.samplers.TPESampler(seed=sampler_seed), load_if_exists=True)
 
 
+def resume_strategy_study(name: str, out: Path, seed: int) -> tuple[Any, int]:
+    """(study, trials it already holds), its sampler seeded seed + that count: a resumed search seeded as at
+    its start would draw its first trials again (TPE's start-up draws come from the seed alone)."""
+    study = open_strategy_study(name, out, seed)
+    offset = len(study.trials)
+    return (open_strategy_study(name, out, seed + offset) if offset else study), offset
+
+
 def strategy_trial_on_worker(objective: StrategyObjective, sampler_seed: int) -> dict[str, Any]:
     """The Dask task of one trial: load the strategy's study, run one trial of it here."""
     from ifd.bench.fanout import worker_identity
@@ -104,7 +112,7 @@ def tune_strategy(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    study = open_strategy_study(name, out, seed)
+    study, offset = resume_strategy_study(name, out, seed)
     objective = StrategyObjective(name, stream, base, out, space, seed=seed, tasks=tasks, threads=threads, alpha=alpha,
                                   timeout_s=timeout_s)
     left = max(0, n_trials - len([t for t in study.trials if t.state.is_finished()]))
@@ -118,7 +126,7 @@ def tune_strategy(
                 progress(f"[tune] {name} trial {v['trial']} {v['state'].lower()}: score {v['value']} {v['params']} "
                          f"on {v['dask_worker']}")
 
-        fan_out(strategy_trial_on_worker, [{"objective": objective, "sampler_seed": seed + i} for i in range(left)],
+        fan_out(strategy_trial_on_worker, [{"objective": objective, "sampler_seed": seed + offset + i} for i in range(left)],
                 fanout, on_done=done, name=f"ifd-tune-{name}")
     else:
         def shown(_: Any, trial: Any) -> None:
