@@ -175,14 +175,14 @@ def test_two_ranks_take_the_steps_of_one_process(exact_runs, tasks) -> None:
 def test_once_per_task_work_runs_in_the_calling_process_on_rank_zero_weights(exact_runs, tasks) -> None:
     _, two, out, probes, log, single = exact_runs
     for t in range(len(tasks)):
-        ranks = [torch.load(probes / f"rank{r}_task{t}.pt") for r in (0, 1)]
+        ranks = [torch.load(probes / f"rank{r}_task{t}.pt", weights_only=True) for r in (0, 1)]
         w0, w1 = ranks[0]["weights"], ranks[1]["weights"]
         assert all(torch.equal(w0[k], w1[k]) for k in w0)  # the replicas never drift (IDA: rank 0, broadcast)
         # each rank trained on its half of the samples one process trains on
-        assert ranks[0]["seen"] == ranks[1]["seen"] == torch.load(single / f"rank0_task{t}.pt")["seen"] // 2
+        assert ranks[0]["seen"] == ranks[1]["seen"] == torch.load(single / f"rank0_task{t}.pt", weights_only=True)["seen"] // 2
     # the state the calling process wrote holds rank 0's weights (the calibration is fitted after fit)
     saved = IncrementalState.load(out / "state.pt")
-    rank0 = torch.load(probes / "rank0_task1.pt")["weights"]
+    rank0 = torch.load(probes / "rank0_task1.pt", weights_only=True)["weights"]
     weights = saved.model.state_dict()
     assert all(torch.equal(weights[k], v) for k, v in rank0.items() if k != "calibration")
     # ... and the replay store a selection on rank 0's weights would write
