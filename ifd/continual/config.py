@@ -121,16 +121,13 @@ class LIDConfig(BaseModel):
 
     @model_serializer(mode="wrap")
     def _omit_default_placement(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Where training runs is no part of the result: at their defaults these keys stay out of every
-        # dump, so configs, state files and benchmark specs written before they existed compare equal.
+        # Keys that change no a[t][i] (where training runs, the unknown-generator score) stay out of every
+        # dump at their defaults, so configs, state files and benchmark specs written before they existed
+        # compare equal (and `ifd bench --out` still reuses those runs, ifd/bench/campaign.py).
         data = handler(self)
-        for key, default in _PLACEMENT_DEFAULTS.items():
+        for key, default in _RESULT_NEUTRAL_DEFAULTS.items():
             if data.get(key) == default:
                 data.pop(key)
-        # The unknown-generator score changes no a[t][i]: at its default it stays out too, so benchmark runs
-        # made before the key existed are still reused by `ifd bench --out` (ifd/bench/campaign.py).
-        if data.get("unknown") == UnknownScoreConfig().model_dump():
-            data.pop("unknown")
         return data
 
     @field_validator("augmentations")
@@ -173,7 +170,7 @@ class LIDConfig(BaseModel):
         }
 
 
-_PLACEMENT_DEFAULTS: dict[str, Any] = {"strategy": "auto", "devices": 1}
+_RESULT_NEUTRAL_DEFAULTS: dict[str, Any] = {"strategy": "auto", "devices": 1, "unknown": UnknownScoreConfig().model_dump()}
 
 
 def _default_augmentations() -> dict[str, dict[str, Any]]:
