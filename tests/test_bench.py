@@ -360,3 +360,63 @@ def test_bench_cli_selects_on_val_and_fresh_reruns(stream: Path, tmp_path: Path)
     with contextlib.redirect_stdout(io.StringIO()):
         assert main([*argv, "--fresh"]) == 0
     assert (out / "runs" / "naive__seed0" / "result.json").stat().st_mtime_ns != first  # rerun, not kept
+
+
+def test_open_set_runs_keep_every_unknown_score_and_count_the_knn_bank(stream: Path, tmp_path: Path) -> None:
+    from ifd.bench.worker import run_one
+
+    spec = RunSpec(strategy="lid", seed=0, stream=str(stream), lid=tiny_lid(), work_dir=str(tmp_path / "lid"),
+                   open_set=True)
+    result = run_one(spec, progress=lambda _: None)
+    assert result.ok, result.error
+    reports = result.notes["open_set"]
+    assert [r.get("unseen") for r in reports] == [["t1"], ["t2"], None]  # after task t, task t+1 is the unseen one
+    for rep in reports[:-1]:
+        assert {"centroid", "mahalanobis", "energy"} <= set(rep["unknown_auc_by_method"])  # and knn@k
+        assert all(0.0 <= a <= 1.0 for a in rep["unknown_auc_val_by_method"].values())
+    bank = result.notes["unknown_index_bytes"]
+    assert bank > 0  # the default score (kNN) keeps calibration features: part of the memory budget
+    plain = run("lid", stream, tmp_path / "plain")
+    assert "open_set" not in plain.notes
+    assert result.replay_bytes == plain.replay_bytes  # same seed, same store and bank: the flag only adds reports
+
+
+def test_unknown_summary_means_over_seeds_by_hand() -> None:
+    from ifd.bench.aggregate import build_results
+    from ifd.bench.report_md import results_markdown
+
+    def rep(after: str, unseen: str, knn: float, energy: float) -> dict:
+        by = {"knn@1": knn, "energy": energy}
+        return {"after": after, "unseen": [unseen], "unknown_auc_by_method": by, "unknown_auc_val_by_method": by,
+                "unknown_fake_auc_by_method": by, "unknown_fake_auc_val_by_method": by}
+
+    runs = [RunResult(strategy="lid", seed=s, matrix={"task_names": ["a", "b"], "auc": [[0.9], [0.8, 0.9]],
+                                                      "acc": [[0.9], [0.8, 0.9]]},
+                      time_per_task_s=[1.0, 1.0], eval_time_per_task_s=[1.0, 1.0],
+                      notes={"open_set": [rep("a", "b", knn, 0.5)]}) for s, knn in ((0, 0.8), (1, 0.6))]
+    res = build_results("stream", [0, 1], {"lid": runs}, {"backbone": "x"})
+    summary = res["strategies"]["lid"]["unknown"]
+    assert summary["steps"][0]["unseen"] == ["b"] and summary["seeds"] == 2
+    assert summary["steps"][0]["auc"]["knn@1"]["mean"] == pytest.approx(0.7)
+    assert summary["steps"][0]["auc"]["knn@1"]["std"] == pytest.approx(np.std([0.8, 0.6], ddof=1))
+    assert summary["mean"]["auc"]["energy"] == {"mean": 0.5, "std": 0.0}
+    assert "open_set" not in res["strategies"]["lid"]["notes"]  # reports live in `unknown`, not copied per seed
+    md = results_markdown(res, {})
+    assert "## Unknown-generator AUC" in md and "| b | 0.500 ± 0.000 (0.500) | 0.700 ± 0.141 (0.700) |" in md
+
+
+def test_bench_cli_open_set_writes_the_unknown_table(stream: Path, tmp_path: Path) -> None:
+    import contextlib
+    import io
+
+    from ifd.cli import main
+
+    out = tmp_path / "open"
+    argv = ["bench", str(stream), "--strategies", "lid", "--seeds", "1", "--out", str(out), "--tasks", "2",
+            "--open-set", "--epochs", "1", "--budget", str(BUDGET), "--backbone", "ifd_cnn_tiny", "--img-size", "16",
+            "--batch-size", "8", "--threads", "1", "--json", "--workspace", str(tmp_path)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(argv) == 0
+    entry = json.loads((out / "results.json").read_text())["strategies"]["lid"]
+    assert [s["unseen"] for s in entry["unknown"]["steps"]] == [["t1"]]
+    assert "### lid (1 seed(s))" in (out / "results.md").read_text()

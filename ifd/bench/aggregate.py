@@ -101,9 +101,14 @@ def aggregate_strategy(runs: Sequence[RunResult]) -> dict[str, Any] | None:
             "wall_s": stat([r.wall_s for r in ok]),
             "seeds": [r.seed for r in ok],
             "per_seed": [_per_seed(r, s) for r, s in zip(ok, summaries, strict=True)],
-            "notes": ok[0].notes,
+            "notes": {k: v for k, v in ok[0].notes.items() if k != "open_set"},
         }
     )
+    from ifd.bench.unknown_summary import unknown_summary
+
+    unknown = unknown_summary(ok)
+    if unknown is not None:
+        entry["unknown"] = unknown
     failed = [r for r in runs if not r.ok]
     if failed:
         entry["errors"] = [{"seed": r.seed, "error": (r.error or "no result").splitlines()[0]} for r in failed]

@@ -55,10 +55,19 @@ def _sequence_result(name: str, ctx: RunContext, cfg: Any) -> RunResult:
 
     out = ctx.work_dir / "train"
     try:
-        state = train_sequence(ctx.tasks, cfg, out, resume=False, progress=ctx.progress, eval_split=ctx.eval_split)
+        state = train_sequence(ctx.tasks, cfg, out, resume=False, progress=ctx.progress, eval_split=ctx.eval_split,
+                               open_set=ctx.open_set)
     finally:
         shutil.rmtree(out, ignore_errors=True)
     n = len(state.store)
+    index_bytes = _unknown_index_bytes(state)
+    notes: dict[str, Any] = {
+        "replay": "references + pooled features (images re-read from the batch store) + the unknown score's bank",
+        "unknown_index_bytes": index_bytes,
+        "calibration": "replay store + the newest task's val split", "config": cfg.model_dump(mode="json"),
+    }
+    if ctx.open_set:
+        notes["open_set"] = list(state.open_set)
     return RunResult(
         strategy=name,
         seed=ctx.seed,
@@ -66,12 +75,21 @@ def _sequence_result(name: str, ctx: RunContext, cfg: Any) -> RunResult:
         time_per_task_s=list(state.times_s),
         eval_time_per_task_s=list(state.eval_times_s),
         replay_samples=n,
-        replay_bytes=int(state.store.nbytes()),
+        replay_bytes=int(state.store.nbytes()) + index_bytes,
         replay_pixel_bytes=pixel_bytes(n, state.cfg.img_size),
-        notes={"replay": "references + pooled features; images re-read from the batch store",
-               "calibration": "replay store + the newest task's val split", "config": cfg.model_dump(mode="json")},
+        notes=notes,
         final_scores=_final_scores(state, ctx),
     )
+
+
+def _unknown_index_bytes(state: Any) -> int:
+    """What the unknown-generator score keeps after the last task (kNN: its feature bank), part of the
+    memory budget like the replay store."""
+    from ifd.eval.attribution import AttributionIndex
+
+    if not state.attribution:
+        return 0
+    return int(AttributionIndex.from_dict(state.attribution).scorer.nbytes())
 
 
 def run_lid(name: str, ctx: RunContext) -> RunResult:

@@ -161,6 +161,9 @@ def results_markdown(results: Mapping[str, Any], plots: Mapping[str, str]) -> st
                   for v in violations]
     if failed:
         lines += ["", "## Failed runs", ""] + [f"- `{n}`: {str(msg).splitlines()[0]}" for n, msg in failed.items()]
+    from ifd.bench.unknown_summary import unknown_markdown
+
+    lines += unknown_markdown(strategies)
     lines += ["", "## Definitions", "", AF_DEFINITION, "", "## Figures", ""]
     lines += [f"- [{k}]({v})" for k, v in plots.items()]
     return "\n".join(lines) + "\n"

@@ -115,9 +115,11 @@ def run_bench(
     reuse: bool = True,
     eval_split: str = "test",
     cluster: str | None = None,
+    open_set: bool = False,
 ) -> dict[str, Any]:
     """Run every strategy on every seed, write DIR/results.json, results.md and the plots; return results.
-    `jobs` runs at a time on a local Dask cluster, or on the Dask scheduler at `cluster` (ifd.bench.fanout)."""
+    `jobs` runs at a time on a local Dask cluster, or on the Dask scheduler at `cluster` (ifd.bench.fanout).
+    `open_set`: LID runs also score, after each task, the next task as an unseen generator (every unknown score)."""
     from ifd.bench.aggregate import build_results
     from ifd.bench.fanout import FanoutConfig
     from ifd.bench.strategies import resolve
@@ -143,6 +145,7 @@ def run_bench(
                 lid=base.model_dump(mode="json"), threads=threads,
                 baseline_params=own_params(name, baseline_params or {}),
                 work_dir=str(run_dir(out, name, seed).resolve()), eval_split=eval_split,
+                open_set=open_set,
             )
             specs.append((name, seed, spec, None))
 

@@ -40,6 +40,8 @@ class RunSpec(BaseModel):
     peer_metrics: bool = False
     eval_split: Literal["test", "val"] = "test"
     """The split the matrix is measured on: "test" for the report, "val" while tuning a strategy."""
+    open_set: bool = False
+    """LID runs only: after each task, score the next (unseen) task with every unknown-generator score."""
     work_dir: str
 
     def save(self, path: Path) -> Path:
@@ -106,3 +108,4 @@ class RunContext:
     peer_metrics: bool = False
     progress: Progress = print
     eval_split: str = "test"
+    open_set: bool = False

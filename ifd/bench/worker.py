@@ -45,6 +45,7 @@ def context(spec: RunSpec, progress: Progress = print) -> RunContext:
         peer_metrics=spec.peer_metrics,
         progress=progress,
         eval_split=spec.eval_split,
+        open_set=spec.open_set,
     )
 
 

@@ -122,6 +122,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     results = run_bench(
         stream, names, seeds, out, base, tasks=args.tasks, baseline_params=_baseline_params(args.baseline_params),
         threads=args.threads, timeout_s=args.timeout, progress=progress, jobs=args.jobs, reuse=not args.fresh, eval_split=args.split,
+        open_set=args.open_set,
         cluster=args.cluster,
     )
     files = {"results_json": str(out / "results.json"), "results_md": str(out / "results.md")}
@@ -194,6 +195,9 @@ def register(add: AddCommand) -> None:
                    "aggregates every run in --out, so a campaign can run in pieces")
     p.add_argument("--split", choices=["test", "val"], default="test",
                    help="split the matrix is measured on: test (the report) or val (choosing presets / settings)")
+    p.add_argument("--open-set", dest="open_set", action="store_true",
+                   help="LID runs (lid*, finetune): after each task, the next task is an unseen generator; every "
+                   "unknown-generator score's AUC (val and test) per step lands in results.json / results.md")
     p.add_argument("--fresh", action="store_true", help="rerun the asked (strategy, seed) runs even when --out holds their results")
     p.add_argument("--timeout", type=float, help="seconds allowed per (strategy, seed) run")
     p.add_argument("--baseline-params", dest="baseline_params", help="YAML: strategy -> its values (Avalanche keyword arguments and lr; LIDConfig fields for lid*, finetune, joint-*), e.g. the tuned.yaml of benchmarks/tune_strategies.py")
