@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from test_train_data import write_tiny_batch
 
 from ifd.continual.config import LIDConfig, load_lid_config, load_preset, preset_deltas, variant_config
@@ -156,3 +158,27 @@ def test_workers_share_the_cache_budget(task: TaskData) -> None:
     bounds = torch.cat([b["bound"] for b in probe])
     assert set(bounds.tolist()) == {4 * 2**20}
     assert loader.dataset.new.cache.max_bytes == 8 * 2**20  # the training process keeps the whole budget
+
+
+def test_workers_start_with_a_full_parent_cache(task: TaskData, tmp_path: Path) -> None:
+    """A training process whose cache already holds hundreds of images (after evaluating earlier tasks)
+    still starts its DataLoader workers: the cache reaches them empty, with its bound, not tensor by tensor
+    (which passed one file descriptor per image to the fork server and failed past ~250)."""
+    import pickle
+
+    from ifd.data.image_dataset import ImageCache, image_cache
+    from ifd.train.datamodule import TaskIncrementDataModule
+
+    cfg = _cfg(num_workers=2, persistent_workers=False, image_cache_mb=64)
+    cache = image_cache(cfg)
+    for i in range(300):  # other images the parent decoded before this task
+        img = tmp_path / f"old{i}.png"
+        Image.fromarray(np.full((16, 16, 3), i % 255, dtype=np.uint8)).save(img)
+        cache.get(img, 16)
+    assert len(cache) == 300
+    loader = TaskIncrementDataModule(task, 0, cfg, cache=cache).train_dataloader()
+    batches = list(loader)
+    assert sum(len(b["y"]) for b in batches) == len(task.split("train"))
+    assert len(cache) >= 300  # the parent's cache is untouched
+    copy = pickle.loads(pickle.dumps(cache))
+    assert isinstance(copy, ImageCache) and len(copy) == 0 and copy.max_bytes == cache.max_bytes

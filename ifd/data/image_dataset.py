@@ -104,6 +104,14 @@ class ImageCache:
     def __len__(self) -> int:
         return len(self._items)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A pickled cache travels empty, with its bound: a DataLoader worker (fork server) fills its own,
+        and pickling hundreds of cached tensors would pass one file descriptor each ("too many fds")."""
+        return {"max_bytes": self.max_bytes}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(int(state["max_bytes"]))  # type: ignore[misc]
+
 
 class TaskImageDataset(Dataset):
     """Rows of one task's manifest -> dict(x, y, task, is_replay, idx); idx is the row's position in `rows`."""
