@@ -93,6 +93,57 @@ def test_knn_scores_a_bank_image_leave_one_out() -> None:
     assert (scorer.scores(known) > index.threshold).mean() < 0.2  # the leave-one-out threshold holds out of sample
 
 
+def twins(seed: int = 3, n: int = 40) -> UnknownFitData:
+    """Pairs of near-identical rows (a real and the fake forged from it), each pair one source, in 8-D."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randn(n, D, generator=g)
+    order = torch.randperm(n, generator=g)  # the fakes in another order than their reals, as a replay store keeps them
+    bank = torch.cat([base, base[order] + 1e-3 * torch.randn(n, D, generator=g)])
+    groups = np.asarray([f"0:s{i}" for i in range(n)] + [f"0:s{i}" for i in order.tolist()], dtype=object)
+    return UnknownFitData([], bank, np.repeat([0, 1], n), np.zeros(2 * n, dtype=np.int64), groups=groups)
+
+
+def test_knn_held_out_scores_leave_the_whole_source_out() -> None:
+    """With only the row itself left out, its twin answers at distance ~0 and the threshold collapses."""
+    data = twins()
+    alone = UnknownFitData([], data.bank, data.labels, data.tasks)  # no groups: the old, leaky hold-out
+    leaky = calibrated_scorer("knn", alone, k=1)[1]
+    scorer, held = calibrated_scorer("knn", data, k=1)
+    assert leaky.max() < 1e-3 and held.min() > 1e-2
+    bank = torch.nn.functional.normalize(data.bank, dim=1)
+    dist = 1.0 - bank @ bank.T
+    same = torch.as_tensor(np.equal.outer(data.groups.astype(str), data.groups.astype(str)))
+    dist[same] = float("inf")
+    assert np.allclose(held, dist.min(dim=1).values.numpy(), atol=1e-5)  # nearest row of another source
+    fresh = torch.randn(200, D, generator=torch.Generator().manual_seed(9))  # same distribution, unseen sources
+    flagged = lambda t: float((scorer.scores(fresh) > np.quantile(t, 0.95)).mean())  # noqa: E731
+    assert flagged(held) < 0.2 and flagged(leaky) > 0.9  # about 5% flagged, against nearly all with the leak
+
+
+def test_mahalanobis_folds_keep_a_source_together() -> None:
+    data = twins()
+    held = calibrated_scorer("mahalanobis", data)[1]
+    leaky = calibrated_scorer("mahalanobis", UnknownFitData([], data.bank, data.labels, data.tasks))[1]
+    assert held.mean() > leaky.mean()  # the twin no longer sits in the fitting folds
+
+
+def test_calibration_groups_pair_a_real_with_its_fake(trained) -> None:
+    from ifd.data.image_dataset import ImageCache
+    from ifd.train.attribution_fit import calibration_set
+    from ifd.train.val_split import with_val
+
+    root, _, state = trained
+    tasks = [with_val(t) for t in tasks_from_stream(root)]
+    cal = calibration_set(state.model.eval(), tasks, state.store, state.task_roots, 16, ImageCache())
+    assert cal.groups is not None and len(cal.groups) == len(cal.y)
+    newest = cal.groups[cal.task == len(tasks) - 1]
+    val = tasks[-1].split("val")
+    assert list(newest) == [f"{len(tasks) - 1}:{s}" for s in val["source_id"]]
+    old = [e for e in state.store.entries_for() if e.task < len(tasks) - 1]
+    frame = tasks[old[0].task].frame.set_index("path")
+    assert cal.groups[0] == f"{old[0].task}:{frame.loc[old[0].path, 'source_id']}"  # replay rows looked up by path
+
+
 def test_mahalanobis_threshold_is_cross_fitted() -> None:
     """Few samples in many dimensions: in-sample distances are too small, held-out ones are not."""
     g = torch.Generator().manual_seed(2)

@@ -53,6 +53,31 @@ class CalibrationSet:
     task: np.ndarray
     n_replay: int
     n_val: int
+    groups: np.ndarray | None = None
+    """(N,) source of each sample ("task:source_id"): a real and the fake forged from it, or the frames of one
+    video, share one; held-out scores leave a whole source out, not only the sample."""
+
+
+def source_groups(task_index: int, rows: pd.DataFrame) -> np.ndarray:
+    """"task:source_id" per row (the row's path where the manifest has no source ids)."""
+    if "source_id" in rows.columns:
+        ids = [str(s) if isinstance(s, str) and s else str(p) for s, p in zip(rows["source_id"], rows["path"], strict=True)]
+    else:
+        ids = [str(p) for p in rows["path"]]
+    return np.asarray([f"{task_index}:{i}" for i in ids], dtype=object)
+
+
+def _entry_groups(entries: Sequence[Any], seen: Sequence[TaskData]) -> np.ndarray:
+    """The source group of each replay entry, looked up by path in its task's manifest."""
+    lookup: dict[int, dict[str, str]] = {}
+    out = []
+    for e in entries:
+        if e.task not in lookup:
+            frame = seen[e.task].frame
+            groups = source_groups(e.task, frame)
+            lookup[e.task] = dict(zip((str(p) for p in frame["path"]), groups, strict=True))
+        out.append(lookup[e.task].get(str(e.path), f"{e.task}:{e.path}"))
+    return np.asarray(out, dtype=object)
 
 
 @torch.no_grad()
@@ -83,18 +108,20 @@ def calibration_set(
     was_training = model.training
     model.eval()
     try:
-        zs, ys, ts = [], [], []
+        zs, ys, ts, gs = [], [], [], []
         old = store.entries_for()
         old = [e for e in old if e.task < len(seen) - 1]
         if old:
             zs.append(entry_features(model, old, store, roots, img_size, cache))
             ys.append(np.array([e.label for e in old]))
             ts.append(np.array([e.task for e in old]))
+            gs.append(_entry_groups(old, seen))
         y, _, _, z = predict_task(model, seen[-1], "val", img_size=img_size, cache=cache)
         zs.append(z)
         ys.append(np.asarray(y))
         ts.append(np.full(len(y), len(seen) - 1))
-        return CalibrationSet(torch.cat(zs), np.concatenate(ys), np.concatenate(ts), len(old), len(y))
+        gs.append(source_groups(len(seen) - 1, seen[-1].split("val")))
+        return CalibrationSet(torch.cat(zs), np.concatenate(ys), np.concatenate(ts), len(old), len(y), np.concatenate(gs))
     finally:
         model.train(was_training)
 
@@ -137,7 +164,8 @@ def fit_data(
                     out.append(torch.zeros(0, cal.z.shape[1]))
         heads = model.heads.stacked() if len(model.heads) else None
         heads = (heads[0].detach().float().cpu(), heads[1].detach().float().cpu()) if heads is not None else None
-        data = UnknownFitData([*fakes, *[r for r in reals if len(r)]], cal.z, np.asarray(cal.y), np.asarray(cal.task), heads)
+        data = UnknownFitData([*fakes, *[r for r in reals if len(r)]], cal.z, np.asarray(cal.y), np.asarray(cal.task), heads,
+                              groups=cal.groups)
         return fakes, reals, data
     finally:
         model.train(was_training)

@@ -37,6 +37,9 @@ class UnknownFitData:
     """(N,) task index of each bank row."""
     heads: tuple[torch.Tensor, torch.Tensor] | None = None
     """Weights (T, C, D) and biases (T, C) of the task heads, for logit-based scores."""
+    groups: np.ndarray | None = None
+    """(N,) source of each bank row (a real and its forged fake, the frames of one video share one): a
+    held-out score leaves the row's whole source out, or its near-twin would stand in for it."""
 
 
 class UnknownScorer:

@@ -6,10 +6,12 @@ newest task's val split, as unit vectors. It is kept after the task, so its byte
 the memory budget. Non-parametric: no assumption that a generator's features form one blob, which the
 fakes of several traces and the reals of many photographs do not.
 
-An image that is itself in the bank (cosine distance below SELF_DISTANCE to a bank row: the same content,
-ingest refuses near-copies) is scored leave-one-out, without that row. So the threshold is a leave-one-out
-quantile of the bank, not one biased toward zero, and a bank image scored later (the monitor's reference
-reads every task's val split, the newest one's is in the bank) gets the same score as the threshold saw.
+The threshold is a quantile of held-out scores of the bank: each row scored without every row of its
+source (`UnknownFitData.groups`: a real and the fake forged from it, the frames of one video), since a
+twin left in the bank answers at distance ~0 and would pull the threshold, and the val AUC, toward an
+over-confident value (with ImageNet features a weak trace leaves a fake next to its real). An image that is
+itself in the bank (cosine distance below SELF_DISTANCE to a bank row) is scored at query time without
+that row only.
 """
 
 from __future__ import annotations
@@ -43,6 +45,26 @@ class KNNScorer(UnknownScorer):
     @classmethod
     def fit(cls, data: UnknownFitData, k: int = 10, **params: Any) -> KNNScorer:
         return cls(data.bank, k)
+
+    @classmethod
+    def heldout_scores(cls, data: UnknownFitData, k: int = 10, **params: Any) -> np.ndarray:
+        """Each bank row's k-th nearest neighbour among the rows of *other* sources (`data.groups`; without
+        groups, other rows). The synthetic stream forges each fake from a real of the same split, and a
+        video's frames share a split: with only the row itself left out, its twin answers at distance ~0."""
+        if data.groups is None:
+            return super().heldout_scores(data, k=k, **params)
+        bank = unit_rows(data.bank)
+        codes = torch.as_tensor(np.unique(np.asarray(data.groups, dtype=str), return_inverse=True)[1])
+        out = []
+        for start in range(0, len(bank), 2048):
+            rows = slice(start, start + 2048)
+            dist = 1.0 - bank[rows] @ bank.T
+            dist[codes[rows, None] == codes[None, :]] = float("inf")
+            others = (codes[None, :] != codes[rows, None]).sum(1)
+            pick = torch.clamp(torch.clamp(others, min=1) - 1, max=int(k) - 1)
+            near = dist.topk(min(int(k), len(bank)), dim=1, largest=False).values
+            out.append(near.gather(1, torch.clamp(pick, max=near.shape[1] - 1)[:, None])[:, 0])
+        return as_numpy(torch.cat(out)) if out else np.zeros(0)
 
     @property
     def label(self) -> str:

@@ -83,6 +83,9 @@ class MahalanobisScorer(UnknownScorer):
         for key in np.unique(keys):
             rows = np.flatnonzero(keys == key)
             fold[rows] = np.arange(len(rows)) % FOLDS
+        if data.groups is not None:  # a source's rows (a real and its fake) in one fold, never on both sides
+            _, first, codes = np.unique(np.asarray(data.groups, dtype=str), return_index=True, return_inverse=True)
+            fold = fold[first][codes]
         out = np.zeros(len(keys))
         for f in range(FOLDS):
             held, rest = fold == f, fold != f
