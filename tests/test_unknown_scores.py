@@ -120,6 +120,13 @@ def test_knn_held_out_scores_leave_the_whole_source_out() -> None:
     assert flagged(held) < 0.2 and flagged(leaky) > 0.9  # about 5% flagged, against nearly all with the leak
 
 
+def test_a_bank_of_one_source_falls_back_to_leaving_the_row_out() -> None:
+    """After a first task with a single val source the bank is one real and its fake: no other source."""
+    data = twins(n=1)
+    held = calibrated_scorer("knn", data, k=1)[1]
+    assert np.isfinite(held).all() and held.max() < 1e-2  # the row-level hold-out, not an infinite distance
+
+
 def test_mahalanobis_folds_keep_a_source_together() -> None:
     data = twins()
     held = calibrated_scorer("mahalanobis", data)[1]

@@ -51,8 +51,9 @@ class KNNScorer(UnknownScorer):
         """Each bank row's k-th nearest neighbour among the rows of *other* sources (`data.groups`; without
         groups, other rows). The synthetic stream forges each fake from a real of the same split, and a
         video's frames share a split: with only the row itself left out, its twin answers at distance ~0."""
+        rows_only = super().heldout_scores(data, k=k, **params)
         if data.groups is None:
-            return super().heldout_scores(data, k=k, **params)
+            return rows_only
         bank = unit_rows(data.bank)
         codes = torch.as_tensor(np.unique(np.asarray(data.groups, dtype=str), return_inverse=True)[1])
         out = []
@@ -64,7 +65,10 @@ class KNNScorer(UnknownScorer):
             pick = torch.clamp(torch.clamp(others, min=1) - 1, max=int(k) - 1)
             near = dist.topk(min(int(k), len(bank)), dim=1, largest=False).values
             out.append(near.gather(1, torch.clamp(pick, max=near.shape[1] - 1)[:, None])[:, 0])
-        return as_numpy(torch.cat(out)) if out else np.zeros(0)
+        held = as_numpy(torch.cat(out)) if out else np.zeros(0)
+        alone = ~np.isfinite(held)  # a bank of one source: no other source to hold out against
+        held[alone] = rows_only[alone]
+        return held
 
     @property
     def label(self) -> str:
