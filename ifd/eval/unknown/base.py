@@ -85,6 +85,12 @@ class UnknownScorer:
 UNKNOWN_SCORERS: Registry[type[UnknownScorer]] = Registry("unknown-generator score")
 
 
+def group_codes(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first row of each group, group index of each row) of `UnknownFitData.groups`."""
+    _, first, codes = np.unique(np.asarray(groups, dtype=str), return_index=True, return_inverse=True)
+    return first, codes.reshape(-1)
+
+
 def unit_rows(z: torch.Tensor) -> torch.Tensor:
     """Rows of z as float32 unit vectors (on the sphere LID's isolation loss shapes)."""
     return torch.nn.functional.normalize(z.detach().float(), dim=1)

@@ -22,7 +22,14 @@ import numpy as np
 import torch
 
 from ifd.errors import IfdError
-from ifd.eval.unknown.base import UNKNOWN_SCORERS, UnknownFitData, UnknownScorer, as_numpy, unit_rows
+from ifd.eval.unknown.base import (
+    UNKNOWN_SCORERS,
+    UnknownFitData,
+    UnknownScorer,
+    as_numpy,
+    group_codes,
+    unit_rows,
+)
 
 REPORT_K = (1, 10)
 """The k the open-set report always measures side by side (plus the configured one)."""
@@ -51,23 +58,22 @@ class KNNScorer(UnknownScorer):
         """Each bank row's k-th nearest neighbour among the rows of *other* sources (`data.groups`; without
         groups, other rows). The synthetic stream forges each fake from a real of the same split, and a
         video's frames share a split: with only the row itself left out, its twin answers at distance ~0."""
-        rows_only = super().heldout_scores(data, k=k, **params)
         if data.groups is None:
-            return rows_only
+            return super().heldout_scores(data, k=k, **params)
         bank = unit_rows(data.bank)
-        codes = torch.as_tensor(np.unique(np.asarray(data.groups, dtype=str), return_inverse=True)[1])
+        codes = torch.as_tensor(group_codes(data.groups)[1])
+        rank = min(int(k), len(bank))
         out = []
         for start in range(0, len(bank), 2048):
-            rows = slice(start, start + 2048)
-            dist = 1.0 - bank[rows] @ bank.T
-            dist[codes[rows, None] == codes[None, :]] = float("inf")
-            others = (codes[None, :] != codes[rows, None]).sum(1)
-            pick = torch.clamp(torch.clamp(others, min=1) - 1, max=int(k) - 1)
-            near = dist.topk(min(int(k), len(bank)), dim=1, largest=False).values
-            out.append(near.gather(1, torch.clamp(pick, max=near.shape[1] - 1)[:, None])[:, 0])
+            mine = codes[start : start + 2048, None] == codes[None, :]
+            dist = (1.0 - bank[start : start + 2048] @ bank.T).masked_fill(mine, float("inf"))
+            # the k-th nearest row of another source (the farthest there is when fewer than k exist)
+            pick = torch.clamp((~mine).sum(1).clamp(max=rank) - 1, min=0)
+            out.append(dist.topk(rank, dim=1, largest=False).values.gather(1, pick[:, None])[:, 0])
         held = as_numpy(torch.cat(out)) if out else np.zeros(0)
         alone = ~np.isfinite(held)  # a bank of one source: no other source to hold out against
-        held[alone] = rows_only[alone]
+        if alone.any():
+            held[alone] = super().heldout_scores(data, k=k, **params)[alone]
         return held
 
     @property

@@ -19,7 +19,14 @@ import numpy as np
 import torch
 
 from ifd.errors import IfdError
-from ifd.eval.unknown.base import UNKNOWN_SCORERS, UnknownFitData, UnknownScorer, as_numpy, unit_rows
+from ifd.eval.unknown.base import (
+    UNKNOWN_SCORERS,
+    UnknownFitData,
+    UnknownScorer,
+    as_numpy,
+    group_codes,
+    unit_rows,
+)
 
 FOLDS = 5
 """Folds of the cross-fitted calibration scores."""
@@ -84,7 +91,7 @@ class MahalanobisScorer(UnknownScorer):
             rows = np.flatnonzero(keys == key)
             fold[rows] = np.arange(len(rows)) % FOLDS
         if data.groups is not None:  # a source's rows (a real and its fake) in one fold, never on both sides
-            _, first, codes = np.unique(np.asarray(data.groups, dtype=str), return_index=True, return_inverse=True)
+            first, codes = group_codes(data.groups)
             fold = fold[first][codes]
         out = np.zeros(len(keys))
         for f in range(FOLDS):
