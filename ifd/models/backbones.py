@@ -20,6 +20,7 @@ from torch import nn
 from ifd.errors import IfdError, UnknownNameError
 from ifd.models import (
     ifd_cnn,  # noqa: F401  (registers ifd's own backbones)
+    lowfreq_branch,  # noqa: F401  (registers ifd_cnn_small_lf: the CNN with a low-frequency branch)
     plain_cnn,  # noqa: F401  (registers the plain BatchNorm CNN)
 )
 from ifd.models.efficientnet_weights import efficientnet_pytorch_to_timm, is_efficientnet_pytorch_layout
