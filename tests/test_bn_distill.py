@@ -16,7 +16,7 @@ from ifd.continual.config import LIDConfig
 from ifd.data.tasks import TaskData, tasks_from_dirs
 from ifd.train import IncrementalState, learn_task
 
-BACKBONES = {"ifd_cnn_small_bn": 16, "efficientnet_lite0.imagenet": 32}  # backbone -> image size
+BACKBONES = {"ifd_cnn_small_bn": 16, "efficientnet_lite0.imagenet": 32, "ifd_cnn_small_lf": 16}  # backbone -> image size
 
 
 def bn_cfg(backbone: str = "ifd_cnn_small_bn", **overrides: object) -> LIDConfig:

@@ -47,7 +47,7 @@ def scorer_of(path: Path) -> DetectorScorer:
 
 @pytest.mark.parametrize(
     ("backbone", "img_size"),
-    [("ifd_cnn_tiny", 16), ("ifd_cnn_small", 64), ("test_efficientnet", 64), ("test_resnet", 32)],
+    [("ifd_cnn_tiny", 16), ("ifd_cnn_small", 64), ("ifd_cnn_small_lf", 64), ("test_efficientnet", 64), ("test_resnet", 32)],
 )
 def test_onnx_graph_matches_eager_on_the_fixed_batch(tmp_path: Path, backbone: str, img_size: int) -> None:
     state = write_state(tmp_path, backbone, img_size)

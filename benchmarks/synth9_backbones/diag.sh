@@ -9,3 +9,6 @@ for bb in plain_cnn ifd_cnn_small; do
   $IFD bench benchmarks/streams/lowfreq3 --strategies lid,joint-ce --backbone $bb --epochs 5 --split val --seeds 1 \
     --threads 1 --out $OUT/$bb > $OUT-$bb.log 2>&1
 done
+# the low-frequency branch (the default since it was measured on synth9): lid only
+$IFD bench benchmarks/streams/lowfreq3 --strategies lid --backbone ifd_cnn_small_lf --epochs 5 --split val --seeds 1 \
+  --threads 1 --out $OUT/ifd_cnn_small_lf > $OUT-ifd_cnn_small_lf.log 2>&1

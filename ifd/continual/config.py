@@ -34,7 +34,7 @@ class LIDConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backbone: str = "ifd_cnn_small"
+    backbone: str = "ifd_cnn_small_lf"
     backbone_weights: str | None = None
     img_size: int = Field(64, ge=16, le=1024)
 

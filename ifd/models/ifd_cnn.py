@@ -3,8 +3,9 @@
 A ResNet-style design (He et al., CVPR 2016): fixed high-pass residuals next to the RGB input
 (ifd/models/highpass.py), a full-resolution 3x3 stem that keeps the high-frequency traces forgeries
 leave, then stages of one down-sampling basic block each, and global average pooling to a
-`num_features`-d vector. `ifd_cnn_small` (~0.9 M parameters, 192-d) is the CPU default;
-`ifd_cnn_tiny` exists for fast tests. Both use GroupNorm: it keeps no running statistics, so they
+`num_features`-d vector. `ifd_cnn_small` (~0.9 M parameters, 192-d) is the trunk of the CPU default
+(`ifd_cnn_small_lf`, ifd/models/lowfreq_branch.py, which adds a low-frequency branch); `ifd_cnn_tiny`
+exists for fast tests. Both use GroupNorm: it keeps no running statistics, so they
 cannot drift toward the newest task, and a frozen teacher (eval mode) computes exactly the
 student's (train mode) features at the start of a task. `ifd_cnn_small_bn` is the BatchNorm
 variant; `ifd_cnn_small_rgb` has no high-pass residuals (for the ablation in benchmarks/).

@@ -95,23 +95,3 @@ def ifd_cnn_small_lf(img_size: int = 64) -> WithLowFrequencyBranch:
     trunk = IfdCNN(stem=16, widths=(32, 64, 128, 192), norm="gn")
     return WithLowFrequencyBranch(trunk, LowFrequencyBranch(out_features=64))
 
-
-class _LinearBranch(nn.Module):  # EXPERIMENT
-    def __init__(self, out_features: int) -> None:
-        super().__init__()
-        self.statistics = LowFrequencyStatistics(GRID)
-        self.mlp = nn.Sequential(nn.BatchNorm1d(self.statistics.out_features), nn.Linear(self.statistics.out_features, out_features))
-        self.out_features = out_features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.mlp(self.statistics(x))
-
-
-@BACKBONES.register("x_lf_wide")
-def _x_wide(img_size: int = 64) -> WithLowFrequencyBranch:
-    return WithLowFrequencyBranch(IfdCNN(stem=16, widths=(32, 64, 128, 192), norm="gn"), LowFrequencyBranch(128, 256))
-
-
-@BACKBONES.register("x_lf_linear")
-def _x_linear(img_size: int = 64) -> WithLowFrequencyBranch:
-    return WithLowFrequencyBranch(IfdCNN(stem=16, widths=(32, 64, 128, 192), norm="gn"), _LinearBranch(64))  # type: ignore[arg-type]

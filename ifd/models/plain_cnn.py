@@ -9,7 +9,8 @@ low-frequency families of `ifd synth --families lowfreq` (benchmarks/backbone_pr
 time, 8 epochs, 2 seeds) it reached AUC 0.73-0.81 where `ifd_cnn_small` stayed at 0.55-0.57; its
 BatchNorm variant reached 0.57-0.64 and its variant without the residuals 0.61-0.70: both the fixed
 high-pass input and the per-image GroupNorm cost, neither alone explains the gap. It is registered
-beside the default so that the benchmarks compare both on the widened stream (`--families widened`).
+beside the default so that the benchmarks compare both on the widened stream (`--families widened`); the
+default since has a low-frequency branch (ifd/models/lowfreq_branch.py).
 
 Layout (VGG-like, Simonyan & Zisserman 2015): 3x3 conv -> BatchNorm -> ReLU, a 2x2 max-pool after each
 of the first four layers, global average pooling after the fifth; ~0.76 M parameters, 256-d at any
