@@ -60,6 +60,18 @@ def test_the_backbone_concatenates_trunk_and_branch_at_any_size() -> None:
     assert any(isinstance(m, nn.BatchNorm1d) for m in model.modules())  # held by the project's BN rule
 
 
+def test_a_single_image_trains_through_the_branch() -> None:
+    """A baseline's last minibatch can hold one image: train mode must not fail on it, and uses the
+    running statistics for it (what eval mode does)."""
+    model = create_backbone("ifd_cnn_small_lf", img_size=32)
+    model.train()(torch.randn(8, 3, 32, 32))  # running statistics move off their initial values
+    x = torch.randn(1, 3, 32, 32)
+    train_out = model.branch.train()(x)
+    assert torch.allclose(train_out, model.branch.eval()(x), atol=1e-6)
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        nn.BatchNorm1d(4).train()(torch.randn(1, 4))  # what plain BatchNorm1d does
+
+
 def _gain_pairs(g: torch.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """n smooth-textured reals and n fakes lit by a fixed left-to-right gain ramp of +-15 %."""
     coarse = torch.rand(n, 3, 4, 4, generator=g)

@@ -57,15 +57,26 @@ class LowFrequencyStatistics(nn.Module):
         return stats.flatten(1)
 
 
+class StatisticsNorm(nn.BatchNorm1d):
+    """BatchNorm1d that also accepts a batch of one sample in train mode, normalising it with the running
+    statistics (a lone sample has no batch variance). A (2D) BatchNorm over feature maps never meets this
+    case; a baseline's last minibatch of an epoch (Avalanche does not drop it) can hold a single image."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] == 1:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        return super().forward(x)
+
+
 class LowFrequencyBranch(nn.Module):
-    """Coarse statistics -> BatchNorm1d -> Linear-ReLU-Linear-ReLU -> (B, out_features)."""
+    """Coarse statistics -> BatchNorm1d (StatisticsNorm) -> Linear-ReLU-Linear-ReLU -> (B, out_features)."""
 
     def __init__(self, out_features: int = 64, hidden: int = 128, grid: int = GRID) -> None:
         super().__init__()
         self.statistics = LowFrequencyStatistics(grid)
         n = self.statistics.out_features
         self.mlp = nn.Sequential(
-            nn.BatchNorm1d(n),
+            StatisticsNorm(n),
             nn.Linear(n, hidden),
             nn.ReLU(inplace=True),
             nn.Linear(hidden, out_features),
