@@ -16,3 +16,6 @@ $IFD bench "$STREAM" --strategies lid --open-set $COMMON
 $IFD bench "$STREAM" --strategies joint-lid,lid-no-ida,lid-no-iso,lid-no-dr,lid-no-lsda,lid-random-replay,finetune,replay,der $COMMON
 $IFD bench "$STREAM" --strategies naive,ewc,lwf,agem,gdumb,joint-ce --params benchmarks/params_pretrained.yaml \
   --seeds 3 --threads 1 --jobs 2 --out $OUT/avalanche
+# lid again into the same folder, so that its table carries paired verdicts against lid
+$IFD bench "$STREAM" --strategies lid --open-set --params benchmarks/params_pretrained.yaml \
+  --seeds 3 --threads 1 --jobs 2 --out $OUT/avalanche
