@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ifd.data.image_dataset import MEAN, STD
-from ifd.models.ifd_cnn import IfdCNN
+from ifd.models.ifd_cnn import ifd_cnn_small
 from ifd.models.registry import BACKBONES
 
 GRID = 8
@@ -103,6 +103,5 @@ class WithLowFrequencyBranch(nn.Module):
 
 @BACKBONES.register("ifd_cnn_small_lf")
 def ifd_cnn_small_lf(img_size: int = 64) -> WithLowFrequencyBranch:
-    trunk = IfdCNN(stem=16, widths=(32, 64, 128, 192), norm="gn")
-    return WithLowFrequencyBranch(trunk, LowFrequencyBranch(out_features=64))
+    return WithLowFrequencyBranch(ifd_cnn_small(img_size), LowFrequencyBranch(out_features=64))
 
