@@ -73,20 +73,21 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     env = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
            "IFD_TRACKING_ATTEMPTS": "1", "IFD_TRACKING_BACKOFF_S": "0"}
     tracking_log = ws.root / "mlflow-server.log"
-    tracking = start_tracking(ws, port, tracking_log)
     servers: list[subprocess.Popen] = []
+    # the tests replace "tracking" when they restart the server: the teardown kills whichever runs last
+    state: dict[str, Any] = {"ws": ws, "env": env, "tracking": start_tracking(ws, port, tracking_log),
+                             "tracking_port": port, "tracking_log": tracking_log, "servers": servers}
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():
             mp.setenv(k, v)
         try:
             rt.run_retrain(ws, "task0", tiny_lid(), progress=QUIET)  # version 1, registered through the server
             approve(ws, "1", "alice", "first")
-            yield {"ws": ws, "env": env, "tracking": tracking, "tracking_port": port, "tracking_log": tracking_log,
-                   "servers": servers}
+            yield state
         finally:
             for proc in servers:
                 stop(proc)
-            kill_tracking(tracking)
+            kill_tracking(state["tracking"])
 
 
 def start_api(setup: dict[str, Any], name: str) -> str:
